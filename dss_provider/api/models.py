@@ -1,0 +1,199 @@
+"""Typed reading of DSS JSON (pure functions over dicts; no I/O).
+
+DSS timestamps are epoch milliseconds, ``0`` meaning "none"; they become timezone-aware UTC datetimes.
+A scenario run is finished when its JSON has a ``result``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Any, TypedDict
+from urllib.parse import quote
+
+
+class RunOutcome(str, Enum):
+    """Outcome of a scenario run or step run, from best to worst."""
+
+    SUCCESS = "SUCCESS"
+    WARNING = "WARNING"
+    FAILED = "FAILED"
+    ABORTED = "ABORTED"
+
+    @classmethod
+    def parse(cls, value: object) -> RunOutcome:
+        try:
+            return cls(str(value).upper())
+        except ValueError:
+            allowed = ", ".join(o.value for o in cls)
+            raise ValueError(f"unknown DSS outcome {value!r} (expected one of {allowed})") from None
+
+
+def ms_to_datetime(value: object) -> datetime | None:
+    """Epoch milliseconds to an aware UTC datetime; ``0``/``None``/missing mean no value."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        ms = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    if ms <= 0:
+        return None
+    return datetime.fromtimestamp(ms / 1000.0, tz=timezone.utc)
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def run_is_finished(run: dict[str, Any]) -> bool:
+    return bool(run.get("result"))
+
+
+def run_outcome(run: dict[str, Any]) -> str | None:
+    """The run's outcome, or None while it runs (``UNKNOWN`` when DSS finished it without one)."""
+    result = run.get("result")
+    if not result:
+        return None
+    return str(result.get("outcome") or "UNKNOWN")
+
+
+def run_duration(run: dict[str, Any], now: datetime | None = None) -> float | None:
+    start = ms_to_datetime(run.get("start"))
+    if start is None:
+        return None
+    end = ms_to_datetime(run.get("end")) or now or datetime.now(tz=timezone.utc)
+    return max(0.0, (end - start).total_seconds())
+
+
+def step_id(step_run: dict[str, Any]) -> str | None:
+    step = step_run.get("step") or {}
+    target = (step_run.get("result") or {}).get("target") or {}
+    return step.get("id") or target.get("stepId")
+
+
+def step_outcome(step_run: dict[str, Any]) -> str | None:
+    result = step_run.get("result")
+    return str(result.get("outcome")) if result and result.get("outcome") else None
+
+
+def step_job_ids(step_run: dict[str, Any]) -> list[str]:
+    items = step_run.get("additionalReportItems") or []
+    return [str(i["jobId"]) for i in items if i.get("type") == "JOB_EXECUTED" and i.get("jobId")]
+
+
+def step_first_error(step_run: dict[str, Any]) -> dict[str, Any] | None:
+    """The step's error: ``result.thrown`` when it FAILED, else the first failed report item's."""
+    result = step_run.get("result") or {}
+    if result.get("outcome") == RunOutcome.FAILED.value and result.get("thrown"):
+        return dict(result["thrown"])
+    for item in step_run.get("additionalReportItems") or []:
+        if item.get("outcome") == RunOutcome.FAILED.value and item.get("thrown"):
+            return dict(item["thrown"])
+    return None
+
+
+def first_error_details(details: dict[str, Any]) -> dict[str, Any] | None:
+    """The first step error of a run (with the step's id and name added), or the run's own error."""
+    for step_run in details.get("stepRuns") or []:
+        err = step_first_error(step_run)
+        if err:
+            step = step_run.get("step") or {}
+            return {**err, "step_id": step_id(step_run), "step_name": step.get("name")}
+    thrown = ((details.get("scenarioRun") or {}).get("result") or {}).get("thrown")
+    return dict(thrown) if thrown else None
+
+
+def describe_error(err: dict[str, Any] | None) -> str:
+    """One line: ``step 'Build' (build_1): java.io.IOException: disk full``."""
+    if not err:
+        return "DSS gave no error details"
+    where = ""
+    if err.get("step_id") or err.get("step_name"):
+        where = f"step {err.get('step_name') or err.get('step_id')!r} ({err.get('step_id')}): "
+    clazz = err.get("clazz") or "error"
+    message = err.get("message") or err.get("title") or "no message"
+    return f"{where}{clazz}: {message}"
+
+
+class StepSummary(TypedDict):
+    id: str | None
+    name: str | None
+    type: str | None
+    outcome: str | None
+    start: str | None
+    end: str | None
+    job_ids: list[str]
+    error: dict[str, Any] | None
+
+
+class RunSummary(TypedDict):
+    """The dict every run task returns (the ``return_value`` XCom), in every mode."""
+
+    project_key: str
+    scenario_id: str
+    trigger_id: str | None
+    trigger_run_id: str | None
+    run_id: str | None
+    outcome: str | None
+    start: str | None
+    end: str | None
+    duration: float | None
+    url: str | None
+    trigger_params: dict[str, Any]
+    steps: list[StepSummary]
+
+
+def summarize_step(step_run: dict[str, Any]) -> StepSummary:
+    step = step_run.get("step") or {}
+    result = step_run.get("result") or {}
+    return StepSummary(
+        id=step_id(step_run),
+        name=step.get("name"),
+        type=step.get("type"),
+        outcome=step_outcome(step_run),
+        start=iso(ms_to_datetime(step_run.get("start") or result.get("start"))),
+        end=iso(ms_to_datetime(step_run.get("end") or result.get("end"))),
+        job_ids=step_job_ids(step_run),
+        error=step_first_error(step_run),
+    )
+
+
+def run_url(base_url: str | None, project_key: str, scenario_id: str, run_id: str | None) -> str | None:
+    """The DSS web page of a run (or of the scenario's run list when the run is not known yet)."""
+    if not base_url:
+        return None
+    project, scenario = quote(project_key, safe=""), quote(scenario_id, safe="")
+    page = f"{base_url.rstrip('/')}/projects/{project}/scenarios/{scenario}"
+    return f"{page}/runs/list/{quote(run_id, safe='') if run_id else ''}"
+
+
+def summarize_run(
+    *,
+    project_key: str,
+    scenario_id: str,
+    base_url: str | None,
+    trigger_params: dict[str, Any] | None = None,
+    fire: dict[str, Any] | None = None,
+    details: dict[str, Any] | None = None,
+    run: dict[str, Any] | None = None,
+) -> RunSummary:
+    """Build the run dict from what is known: a fire only, a run, or full run details."""
+    run = run or (details or {}).get("scenarioRun") or {}
+    fire = fire or run.get("trigger") or {}
+    run_id = run.get("runId")
+    params = trigger_params if trigger_params is not None else fire.get("params")
+    return RunSummary(
+        project_key=project_key,
+        scenario_id=scenario_id,
+        trigger_id=(fire.get("trigger") or {}).get("id"),
+        trigger_run_id=fire.get("runId"),
+        run_id=run_id,
+        outcome=run_outcome(run) if run else None,
+        start=iso(ms_to_datetime(run.get("start"))),
+        end=iso(ms_to_datetime(run.get("end"))),
+        duration=run_duration(run) if run_is_finished(run) else None,
+        url=run_url(base_url, project_key, scenario_id, run_id),
+        trigger_params=dict(params or {}),
+        steps=[summarize_step(s) for s in (details or {}).get("stepRuns") or []],
+    )

@@ -1,0 +1,89 @@
+"""When to send a request again: one policy for the sync (requests) and async (httpx) transports.
+
+Requests that are safe to repeat are retried on connection failures, timeouts, 429 and 5xx answers and
+unusable bodies. A run request (which fires a trigger) is re-sent only when DSS surely did not process
+it (connection refused, connect timeout, 429, 503); any other failure is ambiguous and is settled by the
+hook, which looks for the run the request may have started before firing again.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from dss_provider.api.endpoints import ApiRequest
+from dss_provider.api.errors import NOT_PROCESSED_STATUSES, RETRYABLE_STATUSES
+from dss_provider.exceptions import DSSConnectionError, DSSTarget, DSSTransientError
+
+BACKOFF_BASE = 0.5
+BACKOFF_MAX = 20.0
+
+
+class DSSTransportError(DSSConnectionError):
+    """DSS was not reached, or did not answer. ``maybe_processed`` is False only when it surely did not
+    see the request (refused, connect timeout)."""
+
+    def __init__(
+        self, message: str, *, target: DSSTarget, maybe_processed: bool, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.target = target
+        self.maybe_processed = maybe_processed
+        self.retry_after = retry_after
+
+
+def transport_error(
+    request: ApiRequest, url_root: str, reason: str, *, maybe_processed: bool, tls: bool = False
+) -> DSSTransportError:
+    """The error for a request that got no usable HTTP answer, with what to check."""
+    advice = (
+        "Check the certificate: set the connection's ca_bundle option, or verify_ssl=false for a "
+        "test instance; also check http vs https."
+        if tls
+        else "Check the connection's host and port, that DSS is up and reachable from this machine, "
+        "and http vs https."
+    )
+    return DSSTransportError(
+        f"Could not get an answer from DSS at {url_root}{request.path} for {request.target.describe()}: "
+        f"{reason}. {advice}",
+        target=request.target,
+        maybe_processed=maybe_processed,
+    )
+
+
+def should_retry(request: ApiRequest, error: BaseException) -> bool:
+    """Whether ``error`` from one attempt of ``request`` is worth another attempt."""
+    if isinstance(error, DSSTransportError):
+        return request.retry_safe or not error.maybe_processed
+    if isinstance(error, DSSTransientError):
+        status = error.http_status
+        if request.retry_safe:
+            return status is None or status in RETRYABLE_STATUSES or status < 400
+        return status in NOT_PROCESSED_STATUSES
+    return False
+
+
+def is_ambiguous(error: BaseException) -> bool:
+    """A failed run request that DSS may nevertheless have processed."""
+    if isinstance(error, DSSTransportError):
+        return error.maybe_processed
+    if isinstance(error, DSSTransientError):
+        return error.http_status not in NOT_PROCESSED_STATUSES
+    return False
+
+
+def backoff_delay(attempt: int, error: BaseException | None, rng: random.Random | None = None) -> float:
+    """Exponential backoff with full jitter, at least the server's ``Retry-After``."""
+    uniform = rng.uniform if rng else random.uniform
+    ceiling = min(BACKOFF_MAX, BACKOFF_BASE * (2 ** max(attempt - 1, 0)))
+    delay = uniform(BACKOFF_BASE / 2, max(ceiling, BACKOFF_BASE / 2))
+    retry_after: Any = getattr(error, "retry_after", None)
+    if retry_after:
+        delay = max(delay, float(retry_after))
+    return delay
+
+
+def describe_exception(err: BaseException) -> str:
+    """A transport exception's text, bounded (it holds URLs, never headers or the key)."""
+    text = str(err) or type(err).__name__
+    return text if len(text) < 300 else text[:300] + "..."

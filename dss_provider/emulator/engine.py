@@ -1,0 +1,356 @@
+"""The emulator's clock and run scheduler: a lazily evaluated discrete-event timeline.
+
+There are no background threads. Every read or write first *advances* the touched scenario to
+"now" (an injectable clock, epoch seconds), materialising the events that happened since:
+
+* **Fire.** ``POST .../run`` creates a trigger fire at time ``t`` (trigger ``manual``, ``cancelled:
+  false``) whose planned start is ``t + 0.3 s / speed``. The answer is the fire, never a run.
+* **Start or cancel.** When a fire comes due, it starts a run if the scenario has no run in
+  progress; otherwise the fire is **cancelled** (``cancelled: true`` on the trigger-fire GET, and
+  ``get-run-for-trigger`` never returns a run for it). Fires are handled in order, so of several
+  fires that come due while the scenario is idle only the first one starts a run. At most one run
+  per scenario exists at a time; fires are never queued behind a running run.
+* **Plan.** At start, the whole run is planned from the scenario's current settings: steps run in
+  order, each taking ``params.emulator.duration / speed`` seconds (default 1 s). A step runs
+  when enabled and when its run condition holds: ``RUN_IF_STATUS_MATCH`` (default; also used for
+  ``RUN_CONDITIONALLY``, whose expression is not evaluated) compares ``runConditionStatuses``
+  (default ``["SUCCESS", "WARNING"]``) with the scenario status so far (the worst outcome of
+  the steps run so far); ``RUN_ALWAYS`` always runs; ``DISABLED`` / ``enabled: false`` skip.
+  Skipped steps do not appear in ``stepRuns``. The run's outcome is the worst step outcome
+  (SUCCESS < WARNING < FAILED < ABORTED); a run without steps succeeds. A ``custom_python``
+  scenario runs one pseudo-step scripted by the scenario's ``params.emulator``.
+* **Observe.** Reads show the state at "now": ``stepRuns`` lists started steps only, a running
+  step has no ``result`` yet, log lines appear when their time has passed, and the run gets
+  ``end`` and ``result`` (and loses its ``futureId``) when its last step ends.
+* **Abort.** Scenario-level abort ends the current run *now* as ABORTED (the running step is
+  ABORTED, later steps never run) and also cancels fires that are still pending. It does
+  nothing when the scenario is idle. Aborting a future (``DELETE /futures/{id}``) aborts that
+  run only and leaves pending fires alone.
+* **Ids.** Trigger run ids and run ids use ``YYYY-MM-DD-HH-mm-ss-SSS`` in **UTC**, unique per
+  scenario (the millisecond is bumped on collision); a run id never equals its fire's id.
+* **Memory.** Per scenario, at most ``history_limit`` finished runs (with their fires) and
+  ``history_limit`` cancelled fires are kept; older ones are forgotten.
+* **Time triggers.** ``temporal`` triggers only feed ``nextRun`` in the light status; they never
+  fire by themselves (tests stay deterministic).
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from dss_provider.emulator.catalog import Catalog
+from dss_provider.emulator.state import (
+    DEFAULT_RUN_CONDITION_STATUSES,
+    ApiKey,
+    BadRequest,
+    Fire,
+    JsonDict,
+    NotFound,
+    Run,
+    Scenario,
+    ScenarioCounters,
+    StepPlan,
+    StepScript,
+    parse_script,
+    validate_id,
+    worst,
+)
+
+Clock = Callable[[], float]
+START_DELAY = 0.3
+JOB_STEP_TYPES = frozenset({"build_flowitem", "compute_metrics", "check_dataset", "sync_hive", "exec_sql"})
+MANUAL_TRIGGER: JsonDict = {"id": "manual", "type": "manual", "name": "API run", "delay": 0, "active": False}
+
+
+def format_id(ms: int) -> str:
+    """``YYYY-MM-DD-HH-mm-ss-SSS`` (UTC) for an epoch-milliseconds timestamp."""
+    dt = datetime.fromtimestamp(ms // 1000, tz=timezone.utc)
+    return f"{dt:%Y-%m-%d-%H-%M-%S}-{ms % 1000:03d}"
+
+
+def to_ms(t: float) -> int:
+    return int(round(t * 1000))
+
+
+class Engine:
+    """Owns the catalog, the clock and every run; all public methods are thread-safe via ``lock``."""
+
+    def __init__(self, *, speed: float = 1.0, history_limit: int = 200, clock: Clock | None = None) -> None:
+        if speed <= 0:
+            raise ValueError("speed must be > 0")
+        if history_limit < 1:
+            raise ValueError("history_limit must be >= 1")
+        self.clock: Clock = clock or time.time
+        self.speed = float(speed)
+        self.history_limit = history_limit
+        self.lock = threading.RLock()
+        self.catalog = Catalog()
+        self.counters: dict[str, ScenarioCounters] = {}
+        self.futures: dict[str, Run] = {}
+        self.active: dict[str, Scenario] = {}
+        self._seq = itertools.count(1)
+
+    # -- housekeeping --------------------------------------------------------------------------
+    def now(self) -> float:
+        return float(self.clock())
+
+    def replace_catalog(self, catalog: Catalog) -> None:
+        """Swap in a fresh catalog and forget every run, fire and counter."""
+        with self.lock:
+            self.catalog = catalog
+            self.counters.clear()
+            self.futures.clear()
+            self.active.clear()
+
+    def counters_for(self, sc: Scenario) -> ScenarioCounters:
+        c = self.counters.get(sc.full_id)
+        if c is None:
+            c = self.counters[sc.full_id] = ScenarioCounters()
+        return c
+
+    def _new_id(self, sc: Scenario, t: float) -> str:
+        ms = max(to_ms(t), sc.last_id_ms + 1)
+        rid = format_id(ms)
+        while rid in sc.fires or rid in sc.runs:
+            ms += 1
+            rid = format_id(ms)
+        sc.last_id_ms = ms
+        return rid
+
+    # -- lookups that advance ------------------------------------------------------------------
+    def scenario(self, key: ApiKey, project_key: str, scenario_id: str) -> Scenario:
+        """Resolve (with access checks) and advance a scenario to now."""
+        sc = self.catalog.scenario(key, project_key, scenario_id)
+        self.advance(sc)
+        return sc
+
+    def run(self, sc: Scenario, run_id: str) -> Run:
+        validate_id(run_id, "run id")
+        run = sc.runs.get(run_id)
+        if run is None:
+            raise NotFound(f"Scenario run does not exist: {sc.full_id} run {run_id}")
+        return run
+
+    def fire_of(self, sc: Scenario, trigger_id: str, trigger_run_id: str) -> Fire:
+        validate_id(trigger_id, "trigger id")
+        validate_id(trigger_run_id, "trigger run id")
+        fire = sc.fires.get(trigger_run_id)
+        if fire is None or fire.trigger.get("id") != trigger_id:
+            raise NotFound(f"Trigger fire does not exist: {sc.full_id} trigger {trigger_id} run {trigger_run_id}")
+        return fire
+
+    # -- the timeline --------------------------------------------------------------------------
+    def advance(self, sc: Scenario, now: float | None = None) -> None:
+        """Materialise every event of ``sc`` up to ``now``."""
+        now = self.now() if now is None else now
+        while True:
+            run = sc.current
+            run_end = run.end if run is not None else float("inf")
+            fire_t = sc.pending[0].planned_start if sc.pending else float("inf")
+            if min(run_end, fire_t) > now:
+                break
+            if run is not None and run_end <= fire_t:
+                self._finish(sc, run)
+            else:
+                fire = sc.pending.popleft()
+                if sc.current is not None:
+                    self._cancel(sc, fire)
+                else:
+                    self._start(sc, fire, fire.planned_start)
+        self._update_active(sc)
+
+    def advance_all(self, now: float | None = None) -> None:
+        now = self.now() if now is None else now
+        for sc in list(self.active.values()):
+            self.advance(sc, now)
+
+    def _update_active(self, sc: Scenario) -> None:
+        if sc.current is None and not sc.pending:
+            self.active.pop(sc.full_id, None)
+        else:
+            self.active[sc.full_id] = sc
+
+    def _cancel(self, sc: Scenario, fire: Fire) -> None:
+        fire.cancelled = True
+        self.counters_for(sc).fires_cancelled += 1
+        sc.cancelled_order.append(fire.trigger_run_id)
+        while len(sc.cancelled_order) > self.history_limit:
+            sc.fires.pop(sc.cancelled_order.popleft(), None)
+
+    def _finish(self, sc: Scenario, run: Run) -> None:
+        run.finished = True
+        sc.current = None
+        self.futures.pop(run.future_id, None)
+        by_outcome = self.counters_for(sc).runs_by_outcome
+        by_outcome[run.outcome] = by_outcome.get(run.outcome, 0) + 1
+        sc.finished_order.append(run.run_id)
+        while len(sc.finished_order) > self.history_limit:
+            old = sc.runs.pop(sc.finished_order.popleft(), None)
+            if old is not None:
+                sc.fires.pop(old.fire.trigger_run_id, None)
+
+    def _start(self, sc: Scenario, fire: Fire, t0: float) -> Run:
+        steps, end, outcome = self._plan(sc, t0)
+        run_id = self._new_id(sc, t0)
+        future_id = secrets.token_hex(4)
+        while future_id in self.futures:
+            future_id = secrets.token_hex(4)
+        run = Run(run_id, sc.project_key, sc.id, sc.summary(), fire, t0, end, outcome, steps, future_id)
+        fire.run_id = run_id
+        sc.runs[run_id] = run
+        sc.current = run
+        self.futures[future_id] = run
+        self.counters_for(sc).runs_started += 1
+        return run
+
+    def _plan(self, sc: Scenario, t0: float) -> tuple[list[StepPlan], float, str]:
+        settings = sc.settings
+        params = settings.get("params") or {}
+        if settings.get("type") == "custom_python":
+            definitions: list[Any] = [
+                {
+                    "id": "custom_python_script",
+                    "name": "Custom Python script",
+                    "type": "custom_python",
+                    "params": {"emulator": params.get("emulator")} if params.get("emulator") else {},
+                }
+            ]
+        else:
+            definitions = list(params.get("steps") or [])
+        status, outcome, cursor = "SUCCESS", "SUCCESS", t0
+        plans: list[StepPlan] = []
+        for index, d in enumerate(definitions):
+            if not isinstance(d, dict) or not self._should_run(d, status):
+                continue
+            step_params = d.get("params") if isinstance(d.get("params"), dict) else {}
+            try:
+                script = parse_script(step_params.get("emulator"), "step")
+            except BadRequest:
+                script = StepScript()
+            start, end = cursor, cursor + script.duration / self.speed
+            step_id = str(d.get("id", f"step_{index}"))
+            plan = StepPlan(
+                index=index,
+                step_run_id=f"{next(self._seq):08x}",
+                definition=copy.deepcopy(d),
+                step_id=step_id,
+                name=str(d.get("name", step_id)),
+                type=str(d.get("type", "custom_python")),
+                start=start,
+                end=end,
+                script=script,
+            )
+            if plan.type in JOB_STEP_TYPES:
+                plan.job_ids.append(self._job_id(plan, step_params, start))
+            plans.append(plan)
+            status = script.outcome if d.get("resetScenarioStatus") else worst(status, script.outcome)
+            outcome = worst(outcome, script.outcome)
+            cursor = end
+        return plans, cursor, outcome
+
+    @staticmethod
+    def _should_run(step: JsonDict, status: str) -> bool:
+        condition = step.get("runConditionType", "RUN_IF_STATUS_MATCH")
+        if step.get("enabled", True) is False or condition == "DISABLED":
+            return False
+        if condition == "RUN_ALWAYS":
+            return True
+        statuses = step.get("runConditionStatuses")
+        if not isinstance(statuses, list):
+            statuses = list(DEFAULT_RUN_CONDITION_STATUSES)
+        return status in statuses
+
+    def _job_id(self, plan: StepPlan, step_params: JsonDict, start: float) -> str:
+        builds = step_params.get("builds")
+        item = "step"
+        if isinstance(builds, list) and builds and isinstance(builds[0], dict):
+            item = str(builds[0].get("itemId", item))
+        elif isinstance(step_params.get("computeMetrics"), list) and step_params["computeMetrics"]:
+            item = str(step_params["computeMetrics"][0].get("itemId", item))
+        verb = "Build" if plan.type == "build_flowitem" else plan.type.replace("_", "").capitalize()
+        ms = to_ms(start)
+        dt = datetime.fromtimestamp(ms // 1000, tz=timezone.utc)
+        return f"{verb}_{item}_{dt:%Y-%m-%dT%H-%M-%S}.{ms % 1000:03d}_{next(self._seq)}"
+
+    # -- commands ------------------------------------------------------------------------------
+    def fire(self, sc: Scenario, params: JsonDict, key: ApiKey) -> Fire:
+        """Accept a manual run request: create a trigger fire that will start (or be cancelled)."""
+        now = self.now()
+        self.advance(sc, now)
+        fire = Fire(
+            project_key=sc.project_key,
+            scenario_id=sc.id,
+            trigger_run_id=self._new_id(sc, now),
+            trigger=dict(MANUAL_TRIGGER),
+            timestamp=now,
+            params=params,
+            planned_start=now + START_DELAY / self.speed,
+            auth_ctx=key.auth_ctx(),
+        )
+        sc.fires[fire.trigger_run_id] = fire
+        sc.pending.append(fire)
+        self.counters_for(sc).fires_accepted += 1
+        self._update_active(sc)
+        return fire
+
+    def abort(self, sc: Scenario) -> bool:
+        """Scenario-level abort: abort the current run and cancel pending fires."""
+        now = self.now()
+        self.advance(sc, now)
+        self.counters_for(sc).aborts_requested += 1
+        aborted = False
+        if sc.current is not None:
+            self._abort_run(sc, sc.current, now)
+            aborted = True
+        while sc.pending:
+            self._cancel(sc, sc.pending.popleft())
+        self._update_active(sc)
+        return aborted
+
+    def abort_future(self, key: ApiKey, future_id: str) -> Run:
+        """Abort the run hosted by a future (404 if unknown or already finished)."""
+        validate_id(future_id, "future id")
+        run = self.futures.get(future_id)
+        if run is not None:
+            sc = self.catalog.scenario(key, run.project_key, run.scenario_id)
+            now = self.now()
+            self.advance(sc, now)
+            self.counters_for(sc).future_aborts_requested += 1
+            if sc.current is run:
+                self._abort_run(sc, run, now)
+                self._update_active(sc)
+                return run
+        raise NotFound(f"Future does not exist: {future_id}", f"No running future with id {future_id}")
+
+    def _abort_run(self, sc: Scenario, run: Run, now: float) -> None:
+        run.aborted_at = max(run.start, min(now, run.planned_end))
+        self.counters_for(sc).runs_aborted += 1
+        self._finish(sc, run)
+
+    def delete_scenario(self, key: ApiKey, project_key: str, scenario_id: str) -> None:
+        sc = self.scenario(key, project_key, scenario_id)
+        if sc.current is not None:
+            self._abort_run(sc, sc.current, self.now())
+        sc.pending.clear()
+        self.active.pop(sc.full_id, None)
+        del self.catalog.projects[project_key].scenarios[scenario_id]
+
+    def running_runs(self, key: ApiKey) -> list[Run]:
+        self.advance_all()
+        return [r for r in self.futures.values() if key.can_access(r.project_key)]
+
+    def stats(self) -> JsonDict:
+        """Per-scenario counters (after advancing every scenario to now)."""
+        with self.lock:
+            self.advance_all()
+            return {
+                "scenarios": {k: c.as_dict() for k, c in sorted(self.counters.items())},
+                "running": len(self.futures),
+            }

@@ -1,0 +1,349 @@
+"""DSSHook: the Dataiku DSS connection and the whole scenario/run API over ``requests``."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import requests
+import tenacity
+from airflow.sdk import BaseHook
+
+from dss_provider.api import endpoints, procedures
+from dss_provider.api.endpoints import ApiRequest
+from dss_provider.api.errors import decode_json, error_for_status, parse_retry_after
+from dss_provider.api.retry import (
+    backoff_delay,
+    describe_exception,
+    is_ambiguous,
+    should_retry,
+    transport_error,
+)
+from dss_provider.exceptions import DSSConfigurationError, DSSError
+from dss_provider.hooks.connection import (
+    CONN_TYPE,
+    DEFAULT_CONN_ID,
+    DSSConnectionConfig,
+    config_from_connection,
+)
+
+if TYPE_CHECKING:
+    from dss_provider.scenario import (
+        DSSScenario,
+        DSSScenarioListItem,
+        DSSTestingStatus,
+        DSSTriggerFire,
+    )
+
+log = logging.getLogger(__name__)
+
+#: How long to look for the run of a fire whose answer was lost, before firing again.
+FIRE_RECONCILE_SECONDS = 10.0
+
+
+def _retry_wait(retry_state: tenacity.RetryCallState) -> float:
+    error = retry_state.outcome.exception() if retry_state.outcome else None
+    return backoff_delay(retry_state.attempt_number, error)
+
+
+def _log_retry(request: ApiRequest) -> Callable[[tenacity.RetryCallState], None]:
+    def before_sleep(state: tenacity.RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0.0
+        log.warning(
+            "DSS %s %s (attempt %d) failed: %s; retrying in %.1fs",
+            request.method,
+            request.path,
+            state.attempt_number,
+            error,
+            wait,
+        )
+
+    return before_sleep
+
+
+class DSSHook(BaseHook):
+    """Talks to Dataiku DSS with an API key: scenario handles, runs, logs, reports.
+
+    :param dss_conn_id: a ``dataiku_dss`` connection: host = DSS URL, password = API key.
+    :param timeout: per-request timeout in seconds (default: the connection's ``timeout``, else 30).
+    :param retries: retries of a failed request (default: the connection's ``retries``, else 5).
+    """
+
+    conn_name_attr = "dss_conn_id"
+    default_conn_name = DEFAULT_CONN_ID
+    conn_type = CONN_TYPE
+    hook_name = "Dataiku DSS"
+
+    def __init__(
+        self, dss_conn_id: str = DEFAULT_CONN_ID, *, timeout: float | None = None, retries: int | None = None
+    ) -> None:
+        super().__init__()
+        if not isinstance(dss_conn_id, str) or not dss_conn_id:
+            raise DSSConfigurationError(f"dss_conn_id must be a non-empty string, got {dss_conn_id!r}.")
+        self.dss_conn_id = dss_conn_id
+        self._timeout = timeout
+        self._retries = retries
+
+    # --- connection and transport --------------------------------------------------------------
+
+    @cached_property
+    def config(self) -> DSSConnectionConfig:
+        """The validated connection (fetched once per hook)."""
+        try:
+            conn = self.get_connection(self.dss_conn_id)
+        except DSSError:
+            raise
+        except Exception as err:
+            raise DSSConfigurationError(
+                f"Connection {self.dss_conn_id!r} could not be loaded: {err}. Create it in the UI or set "
+                f"AIRFLOW_CONN_{self.dss_conn_id.upper()} (type {CONN_TYPE!r}, host = DSS URL, "
+                "password = API key)."
+            ) from None
+        config = config_from_connection(
+            conn_id=self.dss_conn_id,
+            conn_type=conn.conn_type,
+            host=conn.host,
+            port=conn.port,
+            password=conn.password,
+            extra=conn.extra,
+            timeout=self._timeout,
+            retries=self._retries,
+        )
+        _mask(config.api_key)
+        return config
+
+    @cached_property
+    def session(self) -> requests.Session:
+        """One pooled session per hook."""
+        config = self.config
+        session = requests.Session()
+        session.headers.update(config.headers())
+        session.verify = config.verify
+        if config.client_cert:
+            session.cert = config.client_cert
+        return session
+
+    def get_conn(self) -> requests.Session:
+        return self.session
+
+    def close(self) -> None:
+        if "session" in self.__dict__:
+            self.session.close()
+            del self.__dict__["session"]
+
+    def execute(self, request: ApiRequest) -> Any:
+        """Send one request, retrying what is safe to retry; the decoded answer (JSON, text or bytes)."""
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(self.config.retries + 1),
+            wait=_retry_wait,
+            retry=tenacity.retry_if_exception(lambda e: should_retry(request, e)),
+            before_sleep=_log_retry(request),
+            reraise=True,
+        )
+        return retrying(self._send_once, request)
+
+    def _send_once(self, request: ApiRequest) -> Any:
+        config = self.config
+        url = config.api_root + request.path
+        headers = {"Content-Type": "application/json"} if request.has_body else None
+        try:
+            response = self.session.request(
+                request.method,
+                url,
+                params=list(request.query) or None,
+                data=request.body_bytes(),
+                headers=headers,
+                timeout=config.timeout,
+            )
+        except requests.exceptions.SSLError as err:
+            raise transport_error(
+                request,
+                config.api_root,
+                f"TLS error ({describe_exception(err)})",
+                maybe_processed=False,
+                tls=True,
+            ) from None
+        except (requests.exceptions.ConnectTimeout, requests.exceptions.InvalidURL) as err:
+            raise transport_error(
+                request, config.api_root, describe_exception(err), maybe_processed=False
+            ) from None
+        except requests.exceptions.ConnectionError as err:
+            refused = "refused" in str(err).lower() or "NewConnectionError" in str(err)
+            raise transport_error(
+                request, config.api_root, describe_exception(err), maybe_processed=not refused
+            ) from None
+        except requests.exceptions.RequestException as err:
+            raise transport_error(
+                request, config.api_root, describe_exception(err), maybe_processed=True
+            ) from None
+        return self._decode(request, response)
+
+    @staticmethod
+    def _decode(request: ApiRequest, response: requests.Response) -> Any:
+        try:
+            text = response.text if request.response != "bytes" else ""
+            content = response.content if request.response == "bytes" else b""
+        except requests.exceptions.RequestException as err:
+            raise transport_error(
+                request, "", f"answer cut short ({describe_exception(err)})", maybe_processed=True
+            ) from None
+        if response.status_code >= 400:
+            error = error_for_status(
+                request,
+                response.status_code,
+                text or response.content.decode("utf-8", "replace"),
+                response.headers.get("Content-Type", ""),
+            )
+            error.retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            raise error
+        if request.response == "json":
+            return decode_json(request, response.status_code, text)
+        return content if request.response == "bytes" else text
+
+    def run_procedure(self, procedure: procedures.Procedure) -> Any:
+        """Drive a sans-IO procedure (see :mod:`dss_provider.api.procedures`)."""
+        try:
+            request = next(procedure)
+            while True:
+                try:
+                    answer = self.execute(request)
+                except DSSError as err:
+                    request = procedure.throw(err)
+                else:
+                    request = procedure.send(answer)
+        except StopIteration as stop:
+            return stop.value
+
+    def test_connection(self) -> tuple[bool, str]:
+        """One cheap authenticated call; ``(False, <what DSS or the network said>)`` on failure."""
+        try:
+            projects = self.execute(endpoints.list_projects())
+        except Exception as err:  # the UI shows the message; it never holds the key
+            return False, str(err)
+        count = len(projects) if isinstance(projects, list) else 0
+        return True, f"Connected to DSS at {self.config.base_url}; the key can see {count} project(s)."
+
+    # --- handles (named after the official client) ---------------------------------------------
+
+    def get_scenario(self, project_key: str, scenario_id: str) -> DSSScenario:
+        from dss_provider.scenario import DSSScenario
+
+        endpoints.check_id(project_key, "project_key")
+        endpoints.check_id(scenario_id, "scenario_id")
+        return DSSScenario(self, project_key, scenario_id)
+
+    def list_scenarios(self, project_key: str) -> list[DSSScenarioListItem]:
+        from dss_provider.scenario import DSSScenarioListItem
+
+        items = self.execute(endpoints.list_scenarios(project_key))
+        return [DSSScenarioListItem(self, item) for item in items]
+
+    def create_scenario(
+        self, project_key: str, name: str, type: str, definition: dict[str, Any] | None = None
+    ) -> DSSScenario:
+        answer = self.execute(endpoints.create_scenario(project_key, name, type, definition))
+        return self.get_scenario(project_key, answer["id"])
+
+    def get_testing_status(self, project_key: str, bundle_id: str | None = None) -> DSSTestingStatus:
+        from dss_provider.scenario import DSSTestingStatus
+
+        return DSSTestingStatus(self.execute(endpoints.get_testing_status(project_key, bundle_id)))
+
+    def list_running_scenarios(self, all_users: bool = False) -> list[dict[str, Any]]:
+        return list(self.execute(endpoints.list_running_scenario_futures(all_users)))
+
+    # --- run control used by operators ---------------------------------------------------------
+
+    def fire_scenario(
+        self, project_key: str, scenario_id: str, params: dict[str, Any] | None = None
+    ) -> DSSTriggerFire:
+        """Request one run: exactly one fire, even when the answer to the request is lost.
+
+        If the run request fails in a way that DSS may have processed it (connection reset after
+        sending, 500/502/504, cut answer), the hook looks for a run with the same trigger params
+        fired since the request, for up to ``FIRE_RECONCILE_SECONDS``, before firing again.
+        """
+        from dss_provider.scenario import DSSTriggerFire
+
+        request = endpoints.run_scenario(project_key, scenario_id, params)
+        body = request.body
+        for _attempt in range(self.config.retries + 1):
+            since_ms = int(time.time() * 1000) - 2000
+            try:
+                fire = self.execute(request)
+                return DSSTriggerFire(self.get_scenario(project_key, scenario_id), fire)
+            except DSSError as err:
+                if not is_ambiguous(err):
+                    raise
+                log.warning(
+                    "The answer to the run request of %s was lost (%s); looking for its run",
+                    request.target.describe(),
+                    err,
+                )
+                run = self._find_fired_run(project_key, scenario_id, body, since_ms)
+                if run is not None:
+                    log.info("Found run %s started by the lost request; not firing again", run.get("runId"))
+                    return DSSTriggerFire(self.get_scenario(project_key, scenario_id), run["trigger"])
+        raise DSSError(
+            f"Could not fire {request.target.describe()}: every run request failed "
+            "without DSS starting a run. See the warnings above for what DSS answered."
+        )
+
+    def _find_fired_run(
+        self, project_key: str, scenario_id: str, params: dict[str, Any], since_ms: int
+    ) -> dict[str, Any] | None:
+        deadline = time.monotonic() + FIRE_RECONCILE_SECONDS
+        while True:
+            try:
+                run = self.run_procedure(
+                    procedures.find_fired_run(project_key, scenario_id, params, since_ms, frozenset())
+                )
+            except DSSError as err:
+                log.warning("Could not list the runs of %s/%s: %s", project_key, scenario_id, err)
+                run = None
+            if run is not None or time.monotonic() >= deadline:
+                return run
+            time.sleep(0.5)
+
+    def abort_run(self, project_key: str, scenario_id: str, run_id: str) -> bool:
+        """Abort this one run (through its future); False when it had already finished."""
+        return bool(self.run_procedure(procedures.abort_run(project_key, scenario_id, run_id)))
+
+    def resolve_fire(
+        self, project_key: str, scenario_id: str, trigger_id: str, trigger_run_id: str
+    ) -> procedures.FireState:
+        return self.run_procedure(
+            procedures.resolve_fire(project_key, scenario_id, trigger_id, trigger_run_id)
+        )
+
+    def get_run_details(self, project_key: str, scenario_id: str, run_id: str) -> dict[str, Any]:
+        return dict(self.execute(endpoints.get_run_details(project_key, scenario_id, run_id)))
+
+    def get_run_log(self, project_key: str, scenario_id: str, run_id: str, step_id: str | None = None) -> str:
+        return str(self.execute(endpoints.get_run_log(project_key, scenario_id, run_id, step_id)))
+
+    def get_expected_duration(self, project_key: str, scenario_id: str, limit: int = 5) -> float | None:
+        """Mean duration of the last successful (SUCCESS/WARNING) runs, for adaptive polling."""
+        from dss_provider.api.models import run_duration
+
+        runs = self.execute(endpoints.get_last_runs(project_key, scenario_id, limit, only_finished_runs=True))
+        good = [
+            d
+            for r in runs
+            if (r.get("result") or {}).get("outcome") in ("SUCCESS", "WARNING")
+            if (d := run_duration(r)) is not None
+        ]
+        return sum(good) / len(good) if good else None
+
+
+def _mask(secret: str) -> None:
+    try:
+        from airflow.sdk.log import mask_secret
+
+        mask_secret(secret)
+    except Exception:  # masking is best effort outside a task
+        log.debug("Could not register the API key with the secrets masker")
