@@ -1,0 +1,1 @@
+"""Handles mirroring the official client's scenario object model, bound to a :class:`DSSHook`."""

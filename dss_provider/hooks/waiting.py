@@ -1,0 +1,98 @@
+"""Blocking waits in the worker: a trigger fire until it becomes a run, a run until it finishes.
+
+Both follow :class:`~dss_provider.api.polling.PollSchedule`, never block forever (a ``timeout`` or
+``deadline`` always applies), and raise :class:`~dss_provider.exceptions.DSSTimeoutError` naming what
+was awaited.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from dss_provider.api.models import run_is_finished
+from dss_provider.api.polling import PollSchedule
+from dss_provider.exceptions import DSSTarget, DSSTimeoutError
+
+if TYPE_CHECKING:
+    from dss_provider.api.procedures import FireState
+    from dss_provider.hooks.dss import DSSHook
+
+#: The longest any handle waits when the caller gives no timeout (a week, like Airflow sensors).
+DEFAULT_WAIT_TIMEOUT = 7 * 24 * 3600.0
+
+
+def _deadline(timeout: float | None, deadline: float | None) -> float:
+    """An epoch deadline from a timeout in seconds or an epoch deadline (the earlier wins)."""
+    candidates = [time.time() + (timeout if timeout is not None else DEFAULT_WAIT_TIMEOUT)]
+    if deadline is not None:
+        candidates.append(deadline)
+    return min(candidates)
+
+
+def _sleep_until_next(schedule: PollSchedule, started: float, deadline: float) -> bool:
+    """Sleep one polling gap, not past the deadline; False when the deadline has passed."""
+    now = time.time()
+    if now >= deadline:
+        return False
+    time.sleep(min(schedule.next_delay(now - started), max(deadline - now, 0.0)))
+    return True
+
+
+def wait_for_fire(
+    hook: DSSHook,
+    project_key: str,
+    scenario_id: str,
+    trigger_id: str,
+    trigger_run_id: str,
+    *,
+    timeout: float | None = None,
+    deadline: float | None = None,
+    schedule: PollSchedule | None = None,
+) -> FireState:
+    """Poll a trigger fire until it became a run or was cancelled (``FireState.status`` says which)."""
+    schedule = schedule or PollSchedule(poll_interval=1.0, max_interval=10.0)
+    end = _deadline(timeout, deadline)
+    started = time.time()
+    while True:
+        state = hook.resolve_fire(project_key, scenario_id, trigger_id, trigger_run_id)
+        if state.status != "pending":
+            return state
+        if not _sleep_until_next(schedule, started, end):
+            target = DSSTarget(project_key, scenario_id, trigger_id=trigger_id, trigger_run_id=trigger_run_id)
+            raise DSSTimeoutError(
+                f"Timed out waiting for {target.describe()} to start a run: DSS neither started nor "
+                "cancelled it in time. Check the scenario in DSS; raise the timeout if DSS is busy.",
+                target=target,
+            )
+
+
+def wait_for_run(
+    hook: DSSHook,
+    project_key: str,
+    scenario_id: str,
+    run_id: str,
+    *,
+    timeout: float | None = None,
+    deadline: float | None = None,
+    schedule: PollSchedule | None = None,
+    on_poll: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Poll a run's details until it finishes; the final details. ``on_poll`` sees every poll."""
+    schedule = schedule or PollSchedule()
+    end = _deadline(timeout, deadline)
+    while True:
+        details = hook.get_run_details(project_key, scenario_id, run_id)
+        if on_poll is not None:
+            on_poll(details)
+        run = details.get("scenarioRun") or {}
+        if run_is_finished(run):
+            return details
+        started = float(run.get("start") or 0) / 1000.0 or time.time()
+        if not _sleep_until_next(schedule, started, end):
+            target = DSSTarget(project_key, scenario_id, run_id)
+            raise DSSTimeoutError(
+                f"Timed out waiting for {target.describe()} to finish; the run is still going in DSS.",
+                target=target,
+            )
