@@ -89,8 +89,8 @@ def _as_number(value: Any, what: str, *, integer: bool = False, minimum: float =
 
 def normalize_base_url(host: str | None, port: int | None, conn_id: str) -> str:
     """``dss.example.com`` -> ``https://dss.example.com``; keeps an explicit scheme and port."""
-    raw = (host or "").strip().rstrip("/")
-    if not raw:
+    raw = (host or "").strip()
+    if not raw.rstrip("/"):
         raise DSSConfigurationError(
             f"Connection {conn_id!r} has no host: set it to the DSS URL, e.g. https://dss.example.com:11200."
         )
@@ -110,7 +110,7 @@ def normalize_base_url(host: str | None, port: int | None, conn_id: str) -> str:
     hostname = parts.hostname or ""
     if not hostname or not re.match(r"^[A-Za-z0-9.\-\[\]:]+$", hostname) or " " in raw:
         raise DSSConfigurationError(f"Connection {conn_id!r} host {host!r} is not a valid URL.")
-    netloc = parts.netloc.rsplit("@", 1)[-1]
+    netloc = parts.netloc.rsplit("@", 1)[-1].rstrip(":")
     if port and parsed_port is None:
         netloc = f"{netloc}:{port}"
     path = parts.path.rstrip("/")

@@ -21,7 +21,7 @@ from dss_provider.api.retry import (
     should_retry,
     transport_error,
 )
-from dss_provider.exceptions import DSSConfigurationError, DSSError
+from dss_provider.exceptions import DSSConfigurationError, DSSConnectionError, DSSError
 from dss_provider.hooks.connection import (
     CONN_TYPE,
     DEFAULT_CONN_ID,
@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 
 #: How long to look for the run of a fire whose answer was lost, before firing again.
 FIRE_RECONCILE_SECONDS = 10.0
+#: How far the DSS clock may lag ours when matching a lost request's fire by its timestamp. Runs that
+#: existed before the request are excluded by id, so a generous window is safe.
+FIRE_CLOCK_SKEW_MS = 60_000
 
 
 def _retry_wait(retry_state: tenacity.RetryCallState) -> float:
@@ -163,6 +166,10 @@ class DSSHook(BaseHook):
                 data=request.body_bytes(),
                 headers=headers,
                 timeout=config.timeout,
+                # Per request: requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override session.verify,
+                # which would silently ignore the connection's verify_ssl=false / ca_bundle.
+                verify=config.verify,
+                cert=config.client_cert,
             )
         except requests.exceptions.SSLError as err:
             raise transport_error(
@@ -278,42 +285,72 @@ class DSSHook(BaseHook):
 
         request = endpoints.run_scenario(project_key, scenario_id, params)
         body = request.body
+        # Runs that exist before the request are never taken for the run a lost request started
+        # (an identical fire a moment ago would otherwise match by params and time).
+        known = self._known_run_ids(project_key, scenario_id)
+        last_error: DSSError | None = None
         for _attempt in range(self.config.retries + 1):
-            since_ms = int(time.time() * 1000) - 2000
+            since_ms = int(time.time() * 1000) - FIRE_CLOCK_SKEW_MS
             try:
                 fire = self.execute(request)
                 return DSSTriggerFire(self.get_scenario(project_key, scenario_id), fire)
             except DSSError as err:
                 if not is_ambiguous(err):
                     raise
+                last_error = err
                 log.warning(
                     "The answer to the run request of %s was lost (%s); looking for its run",
                     request.target.describe(),
                     err,
                 )
-                run = self._find_fired_run(project_key, scenario_id, body, since_ms)
+                run, lookup_error = self._find_fired_run(project_key, scenario_id, body, since_ms, known)
                 if run is not None:
                     log.info("Found run %s started by the lost request; not firing again", run.get("runId"))
                     return DSSTriggerFire(self.get_scenario(project_key, scenario_id), run["trigger"])
+                if lookup_error is not None:
+                    # DSS may have started a run we could not see: firing again could start a second one.
+                    raise DSSConnectionError(
+                        f"The answer to the run request of {request.target.describe()} was lost ({err}), "
+                        f"and DSS could not be asked whether it started a run ({lookup_error}). Not firing "
+                        "again, so as not to start a second run: check the scenario's runs in DSS."
+                    ) from err
         raise DSSError(
-            f"Could not fire {request.target.describe()}: every run request failed "
-            "without DSS starting a run. See the warnings above for what DSS answered."
+            f"Could not fire {request.target.describe()}: {self.config.retries + 1} run request(s) failed "
+            f"without DSS starting a run. Last answer: {last_error}"
         )
 
+    def _known_run_ids(self, project_key: str, scenario_id: str) -> frozenset[str]:
+        """Ids of the scenario's latest runs (best effort: empty when they cannot be listed)."""
+        try:
+            runs = self.execute(endpoints.get_last_runs(project_key, scenario_id, 10, False))
+        except DSSError as err:
+            log.debug("Could not list the runs of %s/%s before firing: %s", project_key, scenario_id, err)
+            return frozenset()
+        return frozenset(str(r["runId"]) for r in runs or [] if isinstance(r, dict) and r.get("runId"))
+
     def _find_fired_run(
-        self, project_key: str, scenario_id: str, params: dict[str, Any], since_ms: int
-    ) -> dict[str, Any] | None:
+        self,
+        project_key: str,
+        scenario_id: str,
+        params: dict[str, Any],
+        since_ms: int,
+        known: frozenset[str] = frozenset(),
+    ) -> tuple[dict[str, Any] | None, DSSError | None]:
+        """The run a lost request started, if any; and the lookup error when no lookup succeeded."""
         deadline = time.monotonic() + FIRE_RECONCILE_SECONDS
+        lookup_error: DSSError | None = None
+        looked = False
         while True:
             try:
                 run = self.run_procedure(
-                    procedures.find_fired_run(project_key, scenario_id, params, since_ms, frozenset())
+                    procedures.find_fired_run(project_key, scenario_id, params, since_ms, known)
                 )
+                looked = True
             except DSSError as err:
                 log.warning("Could not list the runs of %s/%s: %s", project_key, scenario_id, err)
-                run = None
+                lookup_error, run = err, None
             if run is not None or time.monotonic() >= deadline:
-                return run
+                return run, (None if looked else lookup_error)
             time.sleep(0.5)
 
     def abort_run(self, project_key: str, scenario_id: str, run_id: str) -> bool:

@@ -72,7 +72,10 @@ class DSSAsyncHook:
         shared = _SHARED.get(key)
         if shared is None or shared.client.is_closed:
             config = await self._fetch_config()
-            shared = _SHARED[key] = _Shared(config, _make_client(config))
+            # Another hook of this connection may have created the client while we awaited.
+            shared = _SHARED.get(key)
+            if shared is None or shared.client.is_closed:
+                shared = _SHARED[key] = _Shared(config, _make_client(config))
         shared.users += 1
         self._shared = shared
         return shared
@@ -184,6 +187,10 @@ def _make_client(config: DSSConnectionConfig) -> httpx.AsyncClient:
     import httpx
 
     verify: Any = config.verify
+    if isinstance(verify, str) and not config.client_cert:
+        import ssl
+
+        verify = ssl.create_default_context(cafile=verify)  # httpx deprecates verify=<path>
     if config.client_cert:
         import ssl
 

@@ -1,0 +1,45 @@
+"""Fixtures of the hook tests: one emulator per module, reset to the demo seed for every test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from dss_provider.api import retry
+from dss_provider.emulator.server import DSSEmulator
+from dss_provider.hooks import dss as dss_module
+from dss_provider.hooks.dss import DSSHook
+
+SPEED = 100.0
+
+
+@pytest.fixture(autouse=True)
+def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retries wait milliseconds, not seconds (Retry-After is still honoured)."""
+    monkeypatch.setattr(retry, "BACKOFF_BASE", 0.01)
+    monkeypatch.setattr(retry, "BACKOFF_MAX", 0.05)
+    monkeypatch.setattr(dss_module, "FIRE_RECONCILE_SECONDS", 1.0)
+
+
+@pytest.fixture(scope="module")
+def _server() -> Iterator[DSSEmulator]:
+    with DSSEmulator(speed=SPEED) as dss:
+        yield dss
+
+
+@pytest.fixture
+def emu(_server: DSSEmulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[DSSEmulator]:
+    """A fresh demo DSS; AIRFLOW_CONN_DATAIKU_DSS_DEFAULT points at it."""
+    _server.reset()
+    for name, value in _server.airflow_env().items():
+        monkeypatch.setenv(name, value)
+    yield _server
+    _server.faults.clear()
+
+
+@pytest.fixture
+def hook(emu: DSSEmulator) -> Iterator[DSSHook]:
+    h = DSSHook(retries=2)
+    yield h
+    h.close()
