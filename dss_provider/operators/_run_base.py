@@ -1,0 +1,242 @@
+"""The machinery of DSSRunScenarioOperator that is not its public face: the state it remembers, the
+busy-scenario handling (``if_already_running``), timeouts, and the final verdict on a run."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from airflow.sdk import Context
+
+from dss_provider.api.models import run_is_finished, summarize_run
+from dss_provider.api.polling import PollSchedule
+from dss_provider.exceptions import DSSError, DSSTarget, DSSTimeoutError, DSSTriggerFireCancelled
+from dss_provider.hooks import waiting
+from dss_provider.links.scenario import RUN_URL_XCOM_KEY
+from dss_provider.operators._base import _DSSScenarioOperator
+from dss_provider.operators._common import push_xcom
+from dss_provider.operators._outcome import check_outcome
+
+#: Fires cancelled in a row (the scenario kept being busy) before ``if_already_running`` gives up.
+MAX_CANCELLED_FIRES = 20
+
+
+class _DSSRunScenarioBase(_DSSScenarioOperator):
+    """Base of :class:`~dss_provider.operators.scenario.DSSRunScenarioOperator` (set in its ``__init__``)."""
+
+    trigger_params: Any
+    deferrable: bool
+    poll_interval: float
+    max_poll_interval: float
+    timeout: float | None
+    fail_on_warning: bool
+    if_already_running: str
+    log_tail_lines: int
+    durable: bool
+    external_id_key: str
+    #: This try's fire/run (``on_kill`` aborts it); None once the run has finished.
+    _active: dict[str, Any] | None
+    _deadline: float | None
+    _cancelled_fires: int
+
+    def submit_job(self, context: Context) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _on_cancelled(self, context: Context, state: dict[str, Any], fire: dict[str, Any]) -> dict[str, Any]:
+        target = self._target(**self._fire_ids(state))
+        self._cancelled_fires += 1
+        if self.if_already_running == "fail":
+            raise DSSTriggerFireCancelled(
+                f"DSS cancelled {target.describe()}: the scenario was already running "
+                "(if_already_running='fail'). Use 'wait' or 'attach' to handle a busy scenario.",
+                target=target,
+            )
+        if self._cancelled_fires > MAX_CANCELLED_FIRES:
+            raise DSSTriggerFireCancelled(
+                f"DSS cancelled {self._cancelled_fires} fires of {self._target().describe()} in a row "
+                "(the scenario keeps being busy); giving up.",
+                target=target,
+            )
+        blocking = self._blocking_run(fire)
+        if self.if_already_running == "attach" and blocking is not None:
+            own = blocking.get("trigger") or {}
+            attached = self._state(
+                (own.get("trigger") or {}).get("id"), own.get("runId"), blocking["runId"], True
+            )
+            self.log.warning(
+                "DSS cancelled %s: the scenario was already running. if_already_running='attach': following "
+                "run %s (%s), which this task did not start and will never abort",
+                target.describe(),
+                blocking["runId"],
+                self._url(blocking["runId"]),
+            )
+            self._remember(context, attached)
+            return attached
+        if self.if_already_running == "wait" and blocking is not None and not run_is_finished(blocking):
+            self._wait_for_blocking_run(str(blocking["runId"]), target)
+        else:
+            self.log.warning(
+                "DSS cancelled %s, and the run that blocked it has ended; firing again", target.describe()
+            )
+        return self.submit_job(context)
+
+    def _blocking_run(self, fire: dict[str, Any]) -> dict[str, Any] | None:
+        """The run that made DSS cancel a fire: the running one, else the one that ended after the fire."""
+        runs = self.hook.get_scenario(self.project_key, self.scenario_id).get_last_runs(limit=10)
+        for run in runs:
+            if not run_is_finished(run.run):
+                return run.run
+        fired_ms = int(fire.get("timestamp") or 0)
+        ended = [r.run for r in runs if fired_ms and int(r.run.get("end") or 0) >= fired_ms]
+        return min(ended, key=lambda r: int(r.get("end") or 0)) if ended else None
+
+    def _wait_for_blocking_run(self, run_id: str, target: DSSTarget) -> None:
+        blocking = self._target(run_id)
+        self._active = None  # nothing of ours to abort while waiting for someone else's run
+        self.log.warning(
+            "DSS cancelled %s: %s was already running. if_already_running='wait': waiting for it to end "
+            "(it will not be aborted), then firing again",
+            target.describe(),
+            blocking.describe(),
+        )
+        if self.deferrable:
+            from dss_provider.triggers.scenario import DSSScenarioRunTrigger
+
+            trigger = DSSScenarioRunTrigger(
+                self.project_key,
+                self.scenario_id,
+                run_id=run_id,
+                dss_conn_id=self.dss_conn_id,
+                poll_interval=self.poll_interval,
+                max_poll_interval=self.max_poll_interval,
+                end_time=self._deadline,
+                abort_on_kill=False,
+            )
+            self.defer(
+                trigger=trigger,
+                method_name="execute_after_blocking_run",
+                kwargs={"end_time": self._deadline},
+                timeout=None,
+            )
+        try:
+            waiting.wait_for_run(
+                self.hook,
+                self.project_key,
+                self.scenario_id,
+                run_id,
+                deadline=self._deadline,
+                schedule=PollSchedule(self.poll_interval, self.max_poll_interval),
+            )
+        except DSSTimeoutError:
+            raise DSSTimeoutError(
+                f"The deadline passed while waiting for {blocking.describe()}, which was already running, "
+                "to end; this task fired nothing and did not abort that run (it did not start it).",
+                target=blocking,
+            ) from None
+
+    def _on_timeout(self, state: dict[str, Any]) -> dict[str, Any]:
+        """The deadline passed: abort this task's run, then fail (report it if it ended meanwhile)."""
+        if not state.get("run_id"):
+            target = self._target(**self._fire_ids(state))
+            raise DSSTimeoutError(
+                f"{target.describe()} had not started a run at the deadline; nothing was aborted.",
+                target=target,
+            )
+        run_id = str(state["run_id"])
+        target = self._target(run_id)
+        if state.get("attached"):
+            raise DSSTimeoutError(
+                f"{target.describe()} had not finished at the deadline; it was not aborted because this task "
+                "attached to it (if_already_running='attach') and did not start it.",
+                target=target,
+            )
+        try:
+            aborted = self.hook.abort_run(self.project_key, self.scenario_id, run_id)
+        except DSSError as err:
+            raise DSSTimeoutError(
+                f"{target.describe()} had not finished at the deadline, and aborting it failed: {err}. "
+                f"Abort it in DSS: {self._url(run_id)}",
+                target=target,
+            ) from None
+        if not aborted:
+            details = self.hook.get_run_details(self.project_key, self.scenario_id, run_id)
+            if run_is_finished(details.get("scenarioRun") or {}):
+                self.log.info("%s finished at the deadline; not aborted", target.describe())
+                return self._finish(state, details)
+        self._active = None
+        limit = f"the timeout of {self.timeout:g}s" if self.timeout else "the deadline"
+        raise DSSTimeoutError(
+            f"{target.describe()} did not finish within {limit}; this task aborted it in DSS.", target=target
+        )
+
+    def _finish(self, state: dict[str, Any], details: dict[str, Any]) -> dict[str, Any]:
+        self._active = None
+        summary = self._summary(state, details)
+        check_outcome(
+            log=self.log,
+            hook=self.hook,
+            target=self._target(state.get("run_id")),
+            details=details,
+            summary=summary,
+            fail_on_warning=self.fail_on_warning,
+            log_tail_lines=self.log_tail_lines,
+            url=summary.get("url"),
+        )
+        return summary
+
+    def _make_deadline(self) -> float | None:
+        """Epoch deadline of the whole wait: ``timeout``, and ``execution_timeout`` when deferred
+        (Airflow does not apply it to a deferred task)."""
+        now, limits = time.time(), []
+        if self.timeout:
+            limits.append(now + self.timeout)
+        if self.deferrable and self.execution_timeout:
+            limits.append(now + self.execution_timeout.total_seconds())
+        return min(limits) if limits else None
+
+    def _expected_duration(self) -> float | None:
+        try:
+            return self.hook.get_expected_duration(self.project_key, self.scenario_id)
+        except DSSError as err:
+            self.log.debug("No expected duration for %s: %s", self._target().describe(), err)
+            return None
+
+    @staticmethod
+    def _state(
+        trigger_id: Any, trigger_run_id: Any, run_id: Any = None, attached: bool = False
+    ) -> dict[str, Any]:
+        return {
+            "trigger_id": trigger_id,
+            "trigger_run_id": trigger_run_id,
+            "run_id": run_id,
+            "attached": attached,
+        }
+
+    @staticmethod
+    def _fire_ids(state: dict[str, Any]) -> dict[str, Any]:
+        return {"trigger_id": state.get("trigger_id"), "trigger_run_id": state.get("trigger_run_id")}
+
+    def _remember(self, context: Context, state: dict[str, Any]) -> None:
+        """Push what is known to XCom and to the task state store, right away."""
+        self._active = state
+        for key in ("trigger_id", "trigger_run_id", "run_id"):
+            push_xcom(context, key, state.get(key))
+        push_xcom(context, RUN_URL_XCOM_KEY, self._url(state.get("run_id")))
+        store = context.get("task_state_store")
+        if self.durable and store is not None:
+            store.set(self.external_id_key, dict(state))
+
+    def _summary(self, state: dict[str, Any], details: dict[str, Any] | None) -> dict[str, Any]:
+        fire = {"trigger": {"id": state.get("trigger_id")}, "runId": state.get("trigger_run_id")}
+        run = None if details or not state.get("run_id") else {"runId": state["run_id"], "trigger": fire}
+        return dict(
+            summarize_run(
+                project_key=self.project_key,
+                scenario_id=self.scenario_id,
+                base_url=self.hook.config.web_url,
+                trigger_params=None if state.get("attached") else self.trigger_params,
+                fire=None if details else fire,
+                details=details,
+                run=run,
+            )
+        )
