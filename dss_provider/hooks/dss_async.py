@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
+import weakref
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import tenacity
@@ -34,11 +35,21 @@ class _Shared:
     config: DSSConnectionConfig
     client: httpx.AsyncClient
     users: int = 0
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
-# Keyed by (id of the running event loop, connection id): a client is bound to the loop it was made on.
-_SHARED: dict[tuple[int, str], _Shared] = {}
+# Per event loop (a client is bound to the loop it was made on), then per connection id. Weak keys: a
+# closed loop's entries go with it, and a new loop can never pick up an old loop's client.
+_SHARED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Shared]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _shared_of_loop() -> dict[str, _Shared]:
+    loop = asyncio.get_running_loop()
+    shared = _SHARED.get(loop)
+    if shared is None:
+        shared = _SHARED[loop] = {}
+    return shared
 
 
 def _retry_wait(retry_state: tenacity.RetryCallState) -> float:
@@ -68,14 +79,14 @@ class DSSAsyncHook:
         """Join (or create) the shared client of this connection on the running loop."""
         if self._shared is not None:
             return self._shared
-        key = (id(asyncio.get_running_loop()), self.dss_conn_id)
-        shared = _SHARED.get(key)
+        shared = _shared_of_loop().get(self.dss_conn_id)
         if shared is None or shared.client.is_closed:
             config = await self._fetch_config()
             # Another hook of this connection may have created the client while we awaited.
-            shared = _SHARED.get(key)
+            registry = _shared_of_loop()
+            shared = registry.get(self.dss_conn_id)
             if shared is None or shared.client.is_closed:
-                shared = _SHARED[key] = _Shared(config, _make_client(config))
+                shared = registry[self.dss_conn_id] = _Shared(config, _make_client(config))
         shared.users += 1
         self._shared = shared
         return shared
@@ -87,9 +98,9 @@ class DSSAsyncHook:
             return
         shared.users -= 1
         if shared.users <= 0:
-            key = (id(asyncio.get_running_loop()), self.dss_conn_id)
-            if _SHARED.get(key) is shared:
-                del _SHARED[key]
+            registry = _shared_of_loop()
+            if registry.get(self.dss_conn_id) is shared:
+                del registry[self.dss_conn_id]
             await shared.client.aclose()
 
     async def _fetch_config(self) -> DSSConnectionConfig:
@@ -216,3 +227,8 @@ async def _amask(secret: str) -> None:
         await amask_secret(secret)
     except Exception:  # masking is best effort outside a triggerer
         log.debug("Could not register the API key with the secrets masker")
+
+
+def open_clients() -> list[tuple[str, _Shared]]:
+    """The shared clients still open, across event loops, as (connection id, entry): for tests."""
+    return [(conn_id, entry) for loops in list(_SHARED.values()) for conn_id, entry in loops.items()]

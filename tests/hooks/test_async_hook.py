@@ -84,7 +84,7 @@ async def test_shared_client_reuse_and_release(emu: DSSEmulator) -> None:
     assert await second.execute(endpoints.list_projects())
     await second.release()
     assert client.is_closed
-    assert not any(key[1] == "dataiku_dss_default" for key in dss_async._SHARED)
+    assert not any(conn_id == "dataiku_dss_default" for conn_id, _ in dss_async.open_clients())
     await second.release()  # releasing twice is harmless
     assert shared_a.users == 0
     # a new user after the last one left gets a new client

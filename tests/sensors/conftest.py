@@ -28,7 +28,7 @@ def dss(dss_emulator: DSSEmulator) -> Iterator[DSSEmulator]:
     dss_emulator.speed = SPEED
     yield dss_emulator
     dss_emulator.faults.clear()
-    assert not dss_async._SHARED, f"shared DSS clients left open: {list(dss_async._SHARED)}"
+    assert not dss_async.open_clients(), f"shared DSS clients left open: {dss_async.open_clients()}"
 
 
 @pytest.fixture

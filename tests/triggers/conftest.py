@@ -32,7 +32,7 @@ def dss(dss_emulator: DSSEmulator) -> Iterator[DSSEmulator]:
     yield dss_emulator
     dss_emulator.faults.clear()
     # Every trigger of a test must have left the shared async client.
-    assert not dss_async._SHARED, f"shared DSS clients left open: {list(dss_async._SHARED)}"
+    assert not dss_async.open_clients(), f"shared DSS clients left open: {dss_async.open_clients()}"
 
 
 @pytest.fixture

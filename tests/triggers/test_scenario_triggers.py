@@ -497,11 +497,11 @@ async def test_cleanup_never_aborts_and_releases_the_client(dss: DSSEmulator, ho
     run_id = wait_run_id(hook, "LONG_REFRESH", fire_)
     trigger = run_trigger(scenario_id="LONG_REFRESH", run_id=run_id, abort_on_kill=True)
     task = await start(trigger)
-    assert len(dss_async._SHARED) == 1
+    assert len(dss_async.open_clients()) == 1
 
     await kill(trigger, task, user_action=False)
 
-    assert not dss_async._SHARED
+    assert not dss_async.open_clients()
     assert trigger._hook is None
     assert run_state(dss, "LONG_REFRESH", run_id)[0] is False
     assert counters(dss, "LONG_REFRESH")["runs_aborted"] == 0
@@ -517,7 +517,7 @@ async def test_triggers_of_one_connection_share_one_client(dss: DSSEmulator, hoo
 
     assert first._hook is not None and second._hook is not None
     assert first._hook._shared is second._hook._shared
-    [shared] = dss_async._SHARED.values()
+    [(_, shared)] = dss_async.open_clients()
     assert shared.users == 2
     client = shared.client
     for scenario_id, run_id in runs.items():
@@ -528,7 +528,7 @@ async def test_triggers_of_one_connection_share_one_client(dss: DSSEmulator, hoo
     await second.cleanup()
 
     assert [r[0]["outcome"] for r in results] == ["ABORTED", "ABORTED"]
-    assert client.is_closed and not dss_async._SHARED  # the last one closed it
+    assert client.is_closed and not dss_async.open_clients()  # the last one closed it
 
 
 # --- validation --------------------------------------------------------------------------------
