@@ -209,3 +209,28 @@ def config_from_connection(
         ),
         public_url=normalize_base_url(str(public_url), None, conn_id) if public_url else None,
     )
+
+
+def connection_load_error(conn_id: str, err: BaseException) -> DSSConfigurationError:
+    """The error for a connection Airflow could not load (missing, or its secrets backend failed)."""
+    return DSSConfigurationError(
+        f"Connection {conn_id!r} could not be loaded: {err}. Create it in the UI or set "
+        f"AIRFLOW_CONN_{conn_id.upper()} (type {CONN_TYPE!r}, host = DSS URL, password = API key)."
+    )
+
+
+def config_from_airflow_connection(
+    conn: Any, conn_id: str, *, timeout: float | None = None, retries: int | None = None
+) -> DSSConnectionConfig:
+    """:func:`config_from_connection` over an Airflow ``Connection`` (its raw ``extra`` string is read,
+    never ``extra_dejson``, which masks secrets synchronously and breaks on the triggerer loop)."""
+    return config_from_connection(
+        conn_id=conn_id,
+        conn_type=conn.conn_type,
+        host=conn.host,
+        port=conn.port,
+        password=conn.password,
+        extra=conn.extra,
+        timeout=timeout,
+        retries=retries,
+    )

@@ -26,7 +26,8 @@ from dss_provider.hooks.connection import (
     CONN_TYPE,
     DEFAULT_CONN_ID,
     DSSConnectionConfig,
-    config_from_connection,
+    config_from_airflow_connection,
+    connection_load_error,
 )
 
 if TYPE_CHECKING:
@@ -102,20 +103,9 @@ class DSSHook(BaseHook):
         except DSSError:
             raise
         except Exception as err:
-            raise DSSConfigurationError(
-                f"Connection {self.dss_conn_id!r} could not be loaded: {err}. Create it in the UI or set "
-                f"AIRFLOW_CONN_{self.dss_conn_id.upper()} (type {CONN_TYPE!r}, host = DSS URL, "
-                "password = API key)."
-            ) from None
-        config = config_from_connection(
-            conn_id=self.dss_conn_id,
-            conn_type=conn.conn_type,
-            host=conn.host,
-            port=conn.port,
-            password=conn.password,
-            extra=conn.extra,
-            timeout=self._timeout,
-            retries=self._retries,
+            raise connection_load_error(self.dss_conn_id, err) from None
+        config = config_from_airflow_connection(
+            conn, self.dss_conn_id, timeout=self._timeout, retries=self._retries
         )
         _mask(config.api_key)
         return config

@@ -22,7 +22,12 @@ from dss_provider.api.endpoints import ApiRequest
 from dss_provider.api.errors import decode_json, error_for_status, parse_retry_after
 from dss_provider.api.retry import backoff_delay, describe_exception, should_retry, transport_error
 from dss_provider.exceptions import DSSConfigurationError, DSSError
-from dss_provider.hooks.connection import DEFAULT_CONN_ID, DSSConnectionConfig, config_from_connection
+from dss_provider.hooks.connection import (
+    DEFAULT_CONN_ID,
+    DSSConnectionConfig,
+    config_from_airflow_connection,
+    connection_load_error,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -109,19 +114,8 @@ class DSSAsyncHook:
         try:
             conn = await BaseHook.aget_connection(self.dss_conn_id)
         except Exception as err:
-            raise DSSConfigurationError(
-                f"Connection {self.dss_conn_id!r} could not be loaded: {err}. Create it in the UI or set "
-                f"AIRFLOW_CONN_{self.dss_conn_id.upper()}."
-            ) from None
-        config = config_from_connection(
-            conn_id=self.dss_conn_id,
-            conn_type=conn.conn_type,
-            host=conn.host,
-            port=conn.port,
-            password=conn.password,
-            extra=conn.extra,  # the raw string: extra_dejson masks secrets synchronously
-            retries=self._retries,
-        )
+            raise connection_load_error(self.dss_conn_id, err) from None
+        config = config_from_airflow_connection(conn, self.dss_conn_id, retries=self._retries)
         await _amask(config.api_key)
         return config
 
