@@ -24,12 +24,20 @@ class DSSTransportError(DSSConnectionError):
     see the request (refused, connect timeout)."""
 
     def __init__(
-        self, message: str, *, target: DSSTarget, maybe_processed: bool, retry_after: float | None = None
+        self,
+        message: str,
+        *,
+        target: DSSTarget,
+        maybe_processed: bool,
+        retry_after: float | None = None,
+        tls: bool = False,
     ) -> None:
         super().__init__(message)
         self.target = target
         self.maybe_processed = maybe_processed
         self.retry_after = retry_after
+        #: A TLS failure (bad certificate, http spoken to https): retrying cannot help.
+        self.tls = tls
 
 
 def transport_error(
@@ -48,13 +56,14 @@ def transport_error(
         f"{reason}. {advice}",
         target=request.target,
         maybe_processed=maybe_processed,
+        tls=tls,
     )
 
 
 def should_retry(request: ApiRequest, error: BaseException) -> bool:
     """Whether ``error`` from one attempt of ``request`` is worth another attempt."""
     if isinstance(error, DSSTransportError):
-        return request.retry_safe or not error.maybe_processed
+        return not error.tls and (request.retry_safe or not error.maybe_processed)
     if isinstance(error, DSSTransientError):
         status = error.http_status
         if request.retry_safe:

@@ -35,9 +35,9 @@ class Catalog:
     def add_key(self, key: ApiKey) -> None:
         self.api_keys[key.key] = key
 
-    def authenticate(self, token: str | None) -> ApiKey:
-        """Resolve a presented key, or raise 401 (the message never contains the key)."""
-        found = self.api_keys.get(token) if token else None
+    def authenticate(self, tokens: list[str]) -> ApiKey:
+        """Resolve the first known presented key, or raise 401 (the message never contains a key)."""
+        found = next((self.api_keys[t] for t in tokens if t in self.api_keys), None)
         if found is None:
             raise Unauthorized(
                 "Unknown API Key",

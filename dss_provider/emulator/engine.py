@@ -36,8 +36,8 @@ There are no background threads. Every read or write first *advances* the touche
 
 from __future__ import annotations
 
-import copy
 import itertools
+import json
 import secrets
 import threading
 import time
@@ -76,7 +76,20 @@ def format_id(ms: int) -> str:
 
 
 def to_ms(t: float) -> int:
-    return int(round(t * 1000))
+    return round(t * 1000)
+
+
+class ManualClock:
+    """An injectable clock (epoch seconds) that only moves when told to, for tests."""
+
+    def __init__(self, t: float = 1_700_000_000.0) -> None:
+        self.t = float(t)
+
+    def __call__(self) -> float:
+        return self.t
+
+    def tick(self, seconds: float) -> None:
+        self.t += seconds
 
 
 class Engine:
@@ -125,6 +138,16 @@ class Engine:
         return rid
 
     # -- lookups that advance ------------------------------------------------------------------
+    def get_scenario(self, project_key: str, scenario_id: str) -> Scenario:
+        """In-process lookup without API key (for test assertions); advanced to now."""
+        with self.lock:
+            project = self.catalog.projects.get(project_key)
+            sc = project.scenarios.get(scenario_id) if project else None
+            if sc is None:
+                raise NotFound(f"Scenario does not exist: {project_key}.{scenario_id}")
+            self.advance(sc)
+            return sc
+
     def scenario(self, key: ApiKey, project_key: str, scenario_id: str) -> Scenario:
         """Resolve (with access checks) and advance a scenario to now."""
         sc = self.catalog.scenario(key, project_key, scenario_id)
@@ -143,7 +166,9 @@ class Engine:
         validate_id(trigger_run_id, "trigger run id")
         fire = sc.fires.get(trigger_run_id)
         if fire is None or fire.trigger.get("id") != trigger_id:
-            raise NotFound(f"Trigger fire does not exist: {sc.full_id} trigger {trigger_id} run {trigger_run_id}")
+            raise NotFound(
+                f"Trigger fire does not exist: {sc.full_id} trigger {trigger_id} run {trigger_run_id}"
+            )
         return fire
 
     # -- the timeline --------------------------------------------------------------------------
@@ -210,36 +235,53 @@ class Engine:
         self.counters_for(sc).runs_started += 1
         return run
 
-    def _plan(self, sc: Scenario, t0: float) -> tuple[list[StepPlan], float, str]:
+    @staticmethod
+    def _definitions(sc: Scenario) -> list[tuple[JsonDict, StepScript]]:
+        """Immutable snapshot of the step definitions with parsed scripts, cached per content."""
         settings = sc.settings
         params = settings.get("params") or {}
         if settings.get("type") == "custom_python":
-            definitions: list[Any] = [
+            emulator = params.get("emulator")
+            raw: list[Any] = [
                 {
                     "id": "custom_python_script",
                     "name": "Custom Python script",
                     "type": "custom_python",
-                    "params": {"emulator": params.get("emulator")} if params.get("emulator") else {},
+                    "params": {"emulator": emulator} if emulator else {},
                 }
             ]
         else:
-            definitions = list(params.get("steps") or [])
-        status, outcome, cursor = "SUCCESS", "SUCCESS", t0
-        plans: list[StepPlan] = []
-        for index, d in enumerate(definitions):
-            if not isinstance(d, dict) or not self._should_run(d, status):
+            raw = list(params.get("steps") or [])
+        fingerprint = json.dumps(raw, default=str)
+        cached = sc.plan_cache
+        if cached is not None and cached[0] == fingerprint:
+            return cached[1]
+        snapshot: list[tuple[JsonDict, StepScript]] = []
+        for d in json.loads(fingerprint):
+            if not isinstance(d, dict):
                 continue
-            step_params = d.get("params") if isinstance(d.get("params"), dict) else {}
+            raw_params = d.get("params")
+            emulator = raw_params.get("emulator") if isinstance(raw_params, dict) else None
             try:
-                script = parse_script(step_params.get("emulator"), "step")
+                script = parse_script(emulator, "step")
             except BadRequest:
                 script = StepScript()
+            snapshot.append((d, script))
+        sc.plan_cache = (fingerprint, snapshot)
+        return snapshot
+
+    def _plan(self, sc: Scenario, t0: float) -> tuple[list[StepPlan], float, str]:
+        status, outcome, cursor = "SUCCESS", "SUCCESS", t0
+        plans: list[StepPlan] = []
+        for index, (d, script) in enumerate(self._definitions(sc)):
+            if not self._should_run(d, status):
+                continue
             start, end = cursor, cursor + script.duration / self.speed
             step_id = str(d.get("id", f"step_{index}"))
             plan = StepPlan(
                 index=index,
                 step_run_id=f"{next(self._seq):08x}",
-                definition=copy.deepcopy(d),
+                definition=d,
                 step_id=step_id,
                 name=str(d.get("name", step_id)),
                 type=str(d.get("type", "custom_python")),
@@ -248,6 +290,8 @@ class Engine:
                 script=script,
             )
             if plan.type in JOB_STEP_TYPES:
+                step_params = d.get("params")
+                step_params = step_params if isinstance(step_params, dict) else {}
                 plan.job_ids.append(self._job_id(plan, step_params, start))
             plans.append(plan)
             status = script.outcome if d.get("resetScenarioStatus") else worst(status, script.outcome)

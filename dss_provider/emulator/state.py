@@ -188,7 +188,10 @@ class Fire:
 
 @dataclass
 class StepPlan:
-    """A step of a run, with its planned timing and outcome computed at run start."""
+    """A step of a run, with its planned timing and outcome computed at run start.
+
+    ``definition`` is a snapshot shared between runs: never mutate it.
+    """
 
     index: int
     step_run_id: str
@@ -268,6 +271,7 @@ class Scenario:
     finished_order: deque[str] = field(default_factory=deque)
     cancelled_order: deque[str] = field(default_factory=deque)
     last_id_ms: int = 0
+    plan_cache: tuple[str, list[tuple[JsonDict, StepScript]]] | None = None
 
     @property
     def full_id(self) -> str:

@@ -87,15 +87,15 @@ def _as_number(value: Any, what: str, *, integer: bool = False, minimum: float =
     return number
 
 
-def normalize_base_url(host: str | None, port: int | None, conn_id: str) -> str:
-    """``dss.example.com`` -> ``https://dss.example.com``; keeps an explicit scheme and port."""
+def normalize_base_url(host: str | None, port: int | None, conn_id: str, scheme: str = "https") -> str:
+    """``dss.example.com`` -> ``https://dss.example.com`` (or ``scheme``); keeps an explicit scheme/port."""
     raw = (host or "").strip()
     if not raw.rstrip("/"):
         raise DSSConfigurationError(
             f"Connection {conn_id!r} has no host: set it to the DSS URL, e.g. https://dss.example.com:11200."
         )
     if "://" not in raw:
-        raw = "https://" + raw
+        raw = f"{scheme}://{raw}"
     try:
         parts = urlsplit(raw)
         parsed_port = parts.port
@@ -118,6 +118,16 @@ def normalize_base_url(host: str | None, port: int | None, conn_id: str) -> str:
         if path.endswith(prefix):
             path = path[: -len(prefix)]
     return f"{parts.scheme}://{netloc}{path}"
+
+
+def _scheme(value: Any, conn_id: str) -> str:
+    """The ``scheme`` extra: what a host without ``http://``/``https://`` means (default https)."""
+    scheme = str(value or "https").strip().lower()
+    if scheme not in ("http", "https"):
+        raise DSSConfigurationError(
+            f"Connection {conn_id!r} scheme must be 'http' or 'https', got {value!r}."
+        )
+    return scheme
 
 
 def parse_extra(extra: str | dict[str, Any] | None, conn_id: str) -> dict[str, Any]:
@@ -189,7 +199,7 @@ def config_from_connection(
     public_url = options.get("public_url")
     return DSSConnectionConfig(
         conn_id=conn_id,
-        base_url=normalize_base_url(host, port, conn_id),
+        base_url=normalize_base_url(host, port, conn_id, _scheme(options.get("scheme"), conn_id)),
         api_key=api_key,
         api_prefix=prefix,
         auth_method=auth_method,  # type: ignore[arg-type]
