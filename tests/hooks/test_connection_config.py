@@ -261,3 +261,19 @@ def test_malformed_host_through_the_hook(monkeypatch: pytest.MonkeyPatch) -> Non
 def test_hook_conn_id_validation(conn_id: Any) -> None:
     with pytest.raises(DSSConfigurationError, match="dss_conn_id must be a non-empty string"):
         DSSHook(conn_id)
+
+
+def test_scheme_extra_decides_what_a_bare_host_means() -> None:
+    assert cfg("127.0.0.1", port=8080, extra={"scheme": "http"}).base_url == "http://127.0.0.1:8080"
+    assert cfg("dss.example.com", extra='{"scheme": "HTTPS"}').base_url == "https://dss.example.com"
+    # An explicit scheme in the host wins over the extra.
+    assert cfg("https://dss.example.com", extra={"scheme": "http"}).base_url == "https://dss.example.com"
+    with pytest.raises(DSSConfigurationError, match="scheme must be 'http' or 'https', got 'ftp'"):
+        cfg(extra={"scheme": "ftp"})
+
+
+def test_emulator_uri_form_talks_to_the_emulator(emu: DSSEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_DSS_URI", emu.connection_uri())
+    hook = DSSHook("dss_uri", retries=0)
+    assert hook.config.base_url == f"http://127.0.0.1:{emu.port}"
+    assert hook.test_connection()[0] is True

@@ -96,3 +96,14 @@ async def test_async_hook_tls(tls: TLSServer, monkeypatch: pytest.MonkeyPatch) -
     )
     async with DSSAsyncHook("tls2", retries=0) as hook:
         assert await hook.execute(endpoints.list_projects()) == [{"projectKey": "DEMO"}]
+
+
+def test_tls_failures_are_not_retried(
+    emu: DSSEmulator, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A TLS error cannot clear by itself: the hook fails at once instead of backing off 5 times."""
+    set_conn(monkeypatch, "tls", host=f"https://127.0.0.1:{emu.port}", password=emu.api_key)
+    hook = DSSHook("tls", retries=5)
+    with pytest.raises(DSSConnectionError, match="TLS error"):
+        hook.list_scenarios("DEMO")
+    assert not [r for r in caplog.records if "retrying in" in r.getMessage()]
