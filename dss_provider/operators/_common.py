@@ -10,6 +10,7 @@ from typing import Any
 
 from dss_provider.api import endpoints
 from dss_provider.api.models import ms_to_datetime, summarize_step
+from dss_provider.checks import is_template, is_unrendered
 from dss_provider.exceptions import DSSConfigurationError
 
 IF_ALREADY_RUNNING = ("wait", "fail", "attach")
@@ -17,25 +18,6 @@ IF_ALREADY_RUNNING = ("wait", "fail", "attach")
 DEFAULT_LOG_TAIL_LINES = 50
 #: Upper bound of characters copied into the task log or into an XCom, whatever the line count.
 MAX_TAIL_CHARS = 64 * 1024
-
-
-def is_template(value: object) -> bool:
-    """A string Airflow will still render (validated only after rendering, in ``execute``)."""
-    return isinstance(value, str) and ("{{" in value or "{%" in value)
-
-
-def _is_unrendered(value: object) -> bool:
-    """Not validated before rendering: a Jinja string, or an XComArg and the like (resolved later)."""
-    if is_template(value):
-        return True
-    plain = (str, int, float, bool, dict, list, tuple, type(None))
-    return not isinstance(value, plain)
-
-
-def check_id_early(value: object, what: str) -> None:
-    """Validate an identifier in ``__init__`` unless it is still a template."""
-    if not _is_unrendered(value):
-        endpoints.check_id(value, what)
 
 
 def check_optional_id(value: object, what: str) -> str | None:
@@ -46,7 +28,7 @@ def check_optional_id(value: object, what: str) -> str | None:
 
 
 def check_optional_id_early(value: object, what: str) -> None:
-    if not _is_unrendered(value):
+    if not is_unrendered(value):
         check_optional_id(value, what)
 
 
@@ -68,16 +50,10 @@ def parse_trigger_params(value: object) -> dict[str, Any]:
 
 
 def check_trigger_params_early(value: object) -> None:
-    if not _is_unrendered(value):
+    if not is_unrendered(value):
         if isinstance(value, dict) and any(is_template(v) for v in value.values()):
             return
         parse_trigger_params(value)
-
-
-def check_conn_id(value: object) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise DSSConfigurationError(f"dss_conn_id must be a non-empty string, got {value!r}.")
-    return value
 
 
 def check_choice(value: object, what: str, choices: tuple[str, ...]) -> str:

@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
 
-from dss_provider.api import endpoints
 from dss_provider.api.models import (
     RunOutcome,
     describe_error,
@@ -38,6 +37,7 @@ from dss_provider.api.models import (
     summarize_run,
 )
 from dss_provider.api.polling import DEFAULT_MAX_POLL_INTERVAL, DEFAULT_POLL_INTERVAL, check_positive
+from dss_provider.checks import check_id_early, check_rendered_id
 from dss_provider.exceptions import (
     DSSConfigurationError,
     DSSError,
@@ -67,23 +67,6 @@ if TYPE_CHECKING:
 DEFER_TIMEOUT_GRACE = 60.0
 
 
-def _is_template(value: object) -> bool:
-    return isinstance(value, str) and ("{{" in value or "{%" in value)
-
-
-def _check_id_or_template(value: object, what: str) -> str:
-    """At construction: a DSS id, or a Jinja template that will be checked once rendered."""
-    if _is_template(value):
-        return str(value)
-    return endpoints.check_id(value, what)
-
-
-def _check_rendered_id(value: object, what: str, hint: str = "") -> str:
-    if value is None or value == "None":
-        raise DSSConfigurationError(f"{what} is None (it was rendered from an empty value).{hint}")
-    return endpoints.check_id(value, what)
-
-
 class _DSSSensor(BaseSensorOperator):
     """What both DSS sensors share: the hook, failure handling and the deferrable flow."""
 
@@ -102,8 +85,10 @@ class _DSSSensor(BaseSensorOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.project_key = _check_id_or_template(project_key, "project_key")
-        self.scenario_id = _check_id_or_template(scenario_id, "scenario_id")
+        check_id_early(project_key, "project_key")
+        self.project_key = project_key
+        check_id_early(scenario_id, "scenario_id")
+        self.scenario_id = scenario_id
         if not isinstance(dss_conn_id, str) or not dss_conn_id.strip():
             raise DSSConfigurationError(f"dss_conn_id must be a non-empty string, got {dss_conn_id!r}.")
         self.dss_conn_id = dss_conn_id
@@ -138,8 +123,8 @@ class _DSSSensor(BaseSensorOperator):
         raise NotImplementedError
 
     def _validate_rendered(self) -> None:
-        self.project_key = _check_rendered_id(self.project_key, "project_key")
-        self.scenario_id = _check_rendered_id(self.scenario_id, "scenario_id")
+        self.project_key = check_rendered_id(self.project_key, "project_key")
+        self.scenario_id = check_rendered_id(self.scenario_id, "scenario_id")
 
     # --- shared flow ---------------------------------------------------------------------------
 
@@ -275,13 +260,15 @@ class DSSTriggerFireSensor(_DSSSensor):
             poke_interval=poke_interval,
             **kwargs,
         )
-        self.trigger_id = _check_id_or_template(trigger_id, "trigger_id")
-        self.trigger_run_id = _check_id_or_template(trigger_run_id, "trigger_run_id")
+        check_id_early(trigger_id, "trigger_id")
+        self.trigger_id = trigger_id
+        check_id_early(trigger_run_id, "trigger_run_id")
+        self.trigger_run_id = trigger_run_id
 
     def _validate_rendered(self) -> None:
         super()._validate_rendered()
-        self.trigger_id = _check_rendered_id(self.trigger_id, "trigger_id")
-        self.trigger_run_id = _check_rendered_id(self.trigger_run_id, "trigger_run_id")
+        self.trigger_id = check_rendered_id(self.trigger_id, "trigger_id")
+        self.trigger_run_id = check_rendered_id(self.trigger_run_id, "trigger_run_id")
 
     def _check(self) -> PokeReturnValue:
         state = self.hook.resolve_fire(
@@ -375,7 +362,8 @@ class DSSScenarioRunSensor(_DSSSensor):
             poke_interval=poke_interval,
             **kwargs,
         )
-        self.run_id = _check_id_or_template(run_id, "run_id")
+        check_id_early(run_id, "run_id")
+        self.run_id = run_id
         self.success_outcomes = self._check_outcomes(success_outcomes)
 
     @staticmethod
@@ -392,7 +380,7 @@ class DSSScenarioRunSensor(_DSSSensor):
 
     def _validate_rendered(self) -> None:
         super()._validate_rendered()
-        self.run_id = _check_rendered_id(
+        self.run_id = check_rendered_id(
             self.run_id,
             "run_id",
             " The upstream task had not started a run yet: chain a DSSTriggerFireSensor first and use its "

@@ -44,6 +44,7 @@ from dss_provider.api.polling import (
     PollSchedule,
     check_positive,
 )
+from dss_provider.checks import check_bool, check_conn_id, check_int
 from dss_provider.exceptions import (
     DSSAPIError,
     DSSConfigurationError,
@@ -89,24 +90,6 @@ def is_transient(err: BaseException) -> bool:
     return type(err) is DSSAPIError and (err.http_status is None or err.http_status >= 500)
 
 
-def _check_int(value: object, what: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise DSSConfigurationError(f"{what} must be an integer >= {minimum}, got {value!r}.")
-    return value
-
-
-def _check_bool(value: object, what: str) -> bool:
-    if not isinstance(value, bool):
-        raise DSSConfigurationError(f"{what} must be True or False, got {value!r}.")
-    return value
-
-
-def _check_conn_id(value: object) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise DSSConfigurationError(f"dss_conn_id must be a non-empty string, got {value!r}.")
-    return value
-
-
 def _iso(epoch: float | None) -> str | None:
     return datetime.fromtimestamp(epoch, tz=timezone.utc).isoformat() if epoch is not None else None
 
@@ -141,11 +124,11 @@ class _DSSWaitTrigger(BaseTrigger):
                 f"(got trigger_id={trigger_id!r}, trigger_run_id={trigger_run_id!r})."
             )
         self.run_id = None if run_id is None else endpoints.check_id(run_id, "run_id")
-        self.dss_conn_id = _check_conn_id(dss_conn_id)
+        self.dss_conn_id = check_conn_id(dss_conn_id)
         self.poll_interval = float(check_positive(poll_interval, "poll_interval") or 0.0)
         self.max_poll_interval = float(check_positive(max_poll_interval, "max_poll_interval") or 0.0)
         self.end_time = check_positive(end_time, "end_time", allow_none=True)
-        self.max_consecutive_failures = _check_int(max_consecutive_failures, "max_consecutive_failures")
+        self.max_consecutive_failures = check_int(max_consecutive_failures, "max_consecutive_failures")
         self._hook: DSSAsyncHook | None = None
         #: The run id once known (given, or resolved from the fire).
         self._run_id: str | None = self.run_id
@@ -488,7 +471,7 @@ class DSSScenarioRunTrigger(_DSSWaitTrigger):
                 "that starts the run."
             )
         self.expected_duration = check_positive(expected_duration, "expected_duration", allow_none=True)
-        self.abort_on_kill = _check_bool(abort_on_kill, "abort_on_kill")
+        self.abort_on_kill = check_bool(abort_on_kill, "abort_on_kill")
         self.trigger_params = (
             None if trigger_params is None else endpoints.check_json_object(trigger_params, "trigger_params")
         )
