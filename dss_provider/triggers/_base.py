@@ -1,0 +1,316 @@
+"""The machinery both DSS triggers share: validation, the pooled hook, the polling loop, events."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime, timezone
+from typing import Any, TypeVar
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from dss_provider.api import endpoints, procedures
+from dss_provider.api.models import (
+    summarize_run,
+)
+from dss_provider.api.polling import (
+    PollSchedule,
+    check_positive,
+)
+from dss_provider.checks import check_conn_id, check_int
+from dss_provider.exceptions import (
+    DSSAPIError,
+    DSSConfigurationError,
+    DSSConnectionError,
+    DSSError,
+    DSSTarget,
+    DSSTransientError,
+)
+from dss_provider.hooks.dss_async import DSSAsyncHook
+from dss_provider.triggers import events
+
+#: Retries of one request inside the async hook; the trigger's own failure budget governs beyond that.
+TRIGGER_REQUEST_RETRIES = 1
+DEFAULT_MAX_CONSECUTIVE_FAILURES = 10
+#: Polling of a trigger fire (DSS turns a manual fire into a run within seconds).
+DEFAULT_FIRE_POLL_INTERVAL = 1.0
+DEFAULT_FIRE_MAX_POLL_INTERVAL = 10.0
+#: How long ``on_kill`` waits for a pending fire to become a run it can abort.
+ON_KILL_FIRE_WAIT = 10.0
+
+_T = TypeVar("_T")
+
+
+class _DeadlinePassed(Exception):
+    """The wall-clock ``end_time`` passed during a wait."""
+
+
+class _TooManyFailures(Exception):
+    """``max_consecutive_failures`` polls failed in a row."""
+
+    def __init__(self, error: BaseException, failures: int) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.failures = failures
+
+
+def is_transient(err: BaseException) -> bool:
+    """Whether a failed poll may succeed later (so the wait goes on)."""
+    if isinstance(err, (DSSTransientError, DSSConnectionError)):
+        return True
+    # An error answer outside the known classes: a 5xx may clear, a 4xx will not.
+    return type(err) is DSSAPIError and (err.http_status is None or err.http_status >= 500)
+
+
+def _iso(epoch: float | None) -> str | None:
+    return datetime.fromtimestamp(epoch, tz=timezone.utc).isoformat() if epoch is not None else None
+
+
+class _DSSWaitTrigger(BaseTrigger):
+    """What both DSS triggers share: validation, the hook, the polling loop and the event shapes."""
+
+    def __init__(
+        self,
+        *,
+        project_key: str,
+        scenario_id: str,
+        trigger_id: str | None,
+        trigger_run_id: str | None,
+        run_id: str | None,
+        dss_conn_id: str,
+        poll_interval: float,
+        max_poll_interval: float,
+        end_time: float | None,
+        max_consecutive_failures: int,
+    ) -> None:
+        super().__init__()
+        self.project_key = endpoints.check_id(project_key, "project_key")
+        self.scenario_id = endpoints.check_id(scenario_id, "scenario_id")
+        self.trigger_id = None if trigger_id is None else endpoints.check_id(trigger_id, "trigger_id")
+        self.trigger_run_id = (
+            None if trigger_run_id is None else endpoints.check_id(trigger_run_id, "trigger_run_id")
+        )
+        if (self.trigger_id is None) != (self.trigger_run_id is None):
+            raise DSSConfigurationError(
+                "trigger_id and trigger_run_id identify a trigger fire together: give both or neither "
+                f"(got trigger_id={trigger_id!r}, trigger_run_id={trigger_run_id!r})."
+            )
+        self.run_id = None if run_id is None else endpoints.check_id(run_id, "run_id")
+        self.dss_conn_id = check_conn_id(dss_conn_id)
+        self.poll_interval = float(check_positive(poll_interval, "poll_interval") or 0.0)
+        self.max_poll_interval = float(check_positive(max_poll_interval, "max_poll_interval") or 0.0)
+        self.end_time = check_positive(end_time, "end_time", allow_none=True)
+        self.max_consecutive_failures = check_int(max_consecutive_failures, "max_consecutive_failures")
+        self._hook: DSSAsyncHook | None = None
+        #: The run id once known (given, or resolved from the fire).
+        self._run_id: str | None = self.run_id
+        #: The last run dict built from a successful poll, for timeout and error events.
+        self._last_run: dict[str, Any] | None = None
+        #: What DSS last answered successfully, in words (for error events).
+        self._last_answer = "no successful answer yet"
+
+    # --- serialization -------------------------------------------------------------------------
+
+    def _serialize_kwargs(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """The classpath and the JSON-able kwargs that rebuild this trigger (never the API key)."""
+        cls = type(self)
+        return f"{cls.__module__}.{cls.__qualname__}", self._serialize_kwargs()
+
+    # --- hook ----------------------------------------------------------------------------------
+
+    async def _acquire(self) -> DSSAsyncHook:
+        if self._hook is None:
+            hook = DSSAsyncHook(self.dss_conn_id, retries=TRIGGER_REQUEST_RETRIES)
+            await hook.acquire()
+            self._hook = hook
+        return self._hook
+
+    async def _release(self) -> None:
+        hook, self._hook = self._hook, None
+        if hook is not None:
+            await hook.release()
+
+    async def cleanup(self) -> None:
+        """Leave the shared client (the last trigger of the connection closes it). Never aborts."""
+        try:
+            await self._release()
+        except Exception:
+            self.log.warning(
+                "Could not release the DSS client of %s", self._target().describe(), exc_info=True
+            )
+
+    # --- events --------------------------------------------------------------------------------
+
+    def _target(self) -> DSSTarget:
+        return DSSTarget(
+            project_key=self.project_key,
+            scenario_id=self.scenario_id,
+            run_id=self._run_id,
+            trigger_id=self.trigger_id,
+            trigger_run_id=self.trigger_run_id,
+        )
+
+    def _event(self, status: str, message: str, **fields: Any) -> dict[str, Any]:
+        known = self._last_run or {}
+        base: dict[str, Any] = {
+            "project_key": self.project_key,
+            "scenario_id": self.scenario_id,
+            "trigger_id": self.trigger_id or known.get("trigger_id"),
+            "trigger_run_id": self.trigger_run_id or known.get("trigger_run_id"),
+            "run_id": self._run_id,
+        }
+        base.update(fields)
+        return events.make_event(status, message=message, **base)
+
+    def _error_event(self, err: BaseException, message: str | None = None, **fields: Any) -> dict[str, Any]:
+        text = message or str(err) or type(err).__name__
+        http_status = err.http_status if isinstance(err, DSSAPIError) else None
+        return self._event(
+            events.ERROR,
+            text,
+            error_class=type(err).__name__,
+            http_status=http_status,
+            run=self._last_run,
+            **fields,
+        )
+
+    def _timeout_message(self) -> str:
+        raise NotImplementedError
+
+    def _timeout_event(self) -> dict[str, Any]:
+        return self._event(
+            events.TIMEOUT, self._timeout_message(), run=self._last_run, end_time=self.end_time
+        )
+
+    # --- the wait ------------------------------------------------------------------------------
+
+    async def _wait(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Wait, then send one event and return."""
+        try:
+            event = await self._wait()
+        except _DeadlinePassed:
+            event = self._timeout_event()
+        except _TooManyFailures as failed:
+            err = failed.error
+            message = (
+                f"Gave up waiting for {self._target().describe()} after {failed.failures} consecutive "
+                f"failed polls of DSS. Last failure: {str(err).rstrip('.')}. "
+                f"Last successful DSS answer: {self._last_answer}."
+            )
+            event = self._error_event(err, message, failures=failed.failures)
+        except DSSError as err:
+            self.log.error("Waiting for %s failed: %s", self._target().describe(), err)
+            event = self._error_event(err)
+        except Exception as err:
+            self.log.exception("Unexpected error while waiting for %s", self._target().describe())
+            where = self._target().describe()
+            event = self._error_event(
+                err, f"Unexpected error while waiting for {where}: {type(err).__name__}: {err}"
+            )
+        # Done with DSS: leave the shared client now, so an event loop that stops right after the event
+        # (``dag.test`` runs triggers inline) does not keep a client open. cleanup() is then a no-op.
+        await self.cleanup()
+        self.log.info("%s: %s", event["status"], event["message"])
+        yield TriggerEvent(event)
+
+    async def _poll_until(
+        self,
+        poll: Callable[[], Awaitable[_T | None]],
+        schedule: PollSchedule,
+        elapsed: Callable[[], float],
+        what: str,
+    ) -> _T:
+        """Call ``poll`` until it returns a value; transient failures back off, the deadline raises."""
+        failures = 0
+        while True:
+            try:
+                result = await poll()
+            except DSSError as err:
+                if not is_transient(err):
+                    raise
+                failures += 1
+                if failures >= self.max_consecutive_failures:
+                    raise _TooManyFailures(err, failures) from err
+                delay = self._failure_delay(failures, err)
+                self.log.warning(
+                    "Polling %s failed (%d/%d in a row): %s; trying again in %.1fs",
+                    what,
+                    failures,
+                    self.max_consecutive_failures,
+                    err,
+                    delay,
+                )
+            else:
+                failures = 0
+                if result is not None:
+                    return result
+                delay = schedule.next_delay(elapsed())
+            now = time.time()
+            if self.end_time is not None:
+                if now >= self.end_time:
+                    raise _DeadlinePassed
+                delay = min(delay, self.end_time - now)
+            await asyncio.sleep(max(delay, 0.0))
+
+    def _failure_delay(self, failures: int, err: BaseException) -> float:
+        """Exponential backoff from ``poll_interval`` up to ``max_poll_interval``, honouring Retry-After."""
+        delay = min(
+            self.poll_interval * (2 ** (failures - 1)), max(self.max_poll_interval, self.poll_interval)
+        )
+        retry_after = getattr(err, "retry_after", None)
+        if retry_after:
+            delay = max(delay, float(retry_after))
+        return delay
+
+    async def _poll_fire(self, hook: DSSAsyncHook) -> procedures.FireState:
+        assert self.trigger_id is not None and self.trigger_run_id is not None
+        state: procedures.FireState = await hook.run_procedure(
+            procedures.resolve_fire(self.project_key, self.scenario_id, self.trigger_id, self.trigger_run_id)
+        )
+        self._last_answer = f"trigger fire {self.trigger_id}/{self.trigger_run_id} is {state.status}"
+        return state
+
+    async def _wait_for_fire(self, hook: DSSAsyncHook, schedule: PollSchedule) -> procedures.FireState:
+        """Poll the fire until it is a run or cancelled; sets ``_run_id`` when it is a run."""
+        started = time.time()
+
+        async def poll() -> procedures.FireState | None:
+            state = await self._poll_fire(hook)
+            if state.status == "run" and state.run:
+                self._run_id = str(state.run.get("runId"))
+                self._last_run = dict(self._summarize(hook, run=state.run))
+            return None if state.status == "pending" else state
+
+        return await self._poll_until(
+            poll,
+            schedule,
+            lambda: time.time() - started,
+            f"trigger fire {self.trigger_id}/{self.trigger_run_id} of {self.project_key}.{self.scenario_id}",
+        )
+
+    def _summarize(self, hook: DSSAsyncHook, **sources: Any) -> dict[str, Any]:
+        return dict(
+            summarize_run(
+                project_key=self.project_key,
+                scenario_id=self.scenario_id,
+                base_url=hook.config.web_url,
+                trigger_params=getattr(self, "trigger_params", None),
+                **sources,
+            )
+        )
+
+    def _cancelled_event(self, state: procedures.FireState) -> dict[str, Any]:
+        return self._event(
+            events.CANCELLED,
+            f"DSS cancelled trigger fire {self.trigger_id}/{self.trigger_run_id} of "
+            f"{self.project_key}.{self.scenario_id}: no run was started (the scenario was probably "
+            "already running, or the fire was aborted).",
+            fire=state.fire,
+        )
