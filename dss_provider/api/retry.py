@@ -13,7 +13,7 @@ from typing import Any
 
 from dss_provider.api.endpoints import ApiRequest
 from dss_provider.api.errors import NOT_PROCESSED_STATUSES, RETRYABLE_STATUSES
-from dss_provider.exceptions import DSSConnectionError, DSSTarget, DSSTransientError
+from dss_provider.exceptions import DSSAPIError, DSSConnectionError, DSSTarget, DSSTransientError
 
 BACKOFF_BASE = 0.5
 BACKOFF_MAX = 20.0
@@ -96,3 +96,13 @@ def describe_exception(err: BaseException) -> str:
     """A transport exception's text, bounded (it holds URLs, never headers or the key)."""
     text = str(err) or type(err).__name__
     return text if len(text) < 300 else text[:300] + "..."
+
+
+def is_transient(err: BaseException) -> bool:
+    """Whether a failed poll may succeed later (so the wait goes on)."""
+    if isinstance(err, DSSTransportError) and err.tls:
+        return False
+    if isinstance(err, (DSSTransientError, DSSConnectionError)):
+        return True
+    # An error answer outside the known classes: a 5xx may clear, a 4xx will not.
+    return type(err) is DSSAPIError and (err.http_status is None or err.http_status >= 500)

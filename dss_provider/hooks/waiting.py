@@ -2,18 +2,21 @@
 
 Both follow :class:`~dss_provider.api.polling.PollSchedule`, never block forever (a ``timeout`` or
 ``deadline`` always applies), and raise :class:`~dss_provider.exceptions.DSSTimeoutError` naming what
-was awaited.
+was awaited. Like the triggers, they ride out transient failures (each request is already retried by
+the hook): only ``max_consecutive_failures`` failed polls in a row end the wait, with the last error.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from dss_provider.api.models import run_is_finished
 from dss_provider.api.polling import PollSchedule
-from dss_provider.exceptions import DSSTarget, DSSTimeoutError
+from dss_provider.api.retry import backoff_delay, is_transient
+from dss_provider.exceptions import DSSError, DSSTarget, DSSTimeoutError
 
 if TYPE_CHECKING:
     from dss_provider.api.procedures import FireState
@@ -21,6 +24,45 @@ if TYPE_CHECKING:
 
 #: The longest any handle waits when the caller gives no timeout (a week, like Airflow sensors).
 DEFAULT_WAIT_TIMEOUT = 7 * 24 * 3600.0
+#: Failed polls in a row (each after the hook's own retries) that end a wait; the triggers' default too.
+DEFAULT_MAX_CONSECUTIVE_FAILURES = 10
+
+log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+
+
+class _FailureBudget:
+    """Counts consecutive failed polls; re-raises a permanent error, or the last one past the budget."""
+
+    def __init__(self, limit: int, deadline: float) -> None:
+        self.limit = limit
+        self.deadline = deadline
+        self.failures = 0
+
+    def poll(self, call: Callable[[], _T]) -> _T | None:
+        """The call's answer, or None after a transient failure that the budget still allows."""
+        try:
+            answer = call()
+        except DSSError as err:
+            if not is_transient(err):
+                raise
+            self.failures += 1
+            if self.failures >= self.limit or time.time() >= self.deadline:
+                log.error("Giving up after %d failed poll(s) in a row", self.failures)
+                raise
+            delay = min(backoff_delay(self.failures, err), max(self.deadline - time.time(), 0.0))
+            log.warning(
+                "Poll failed (%d in a row, giving up at %d): %s; polling again in %.1fs",
+                self.failures,
+                self.limit,
+                err,
+                delay,
+            )
+            time.sleep(delay)
+            return None
+        self.failures = 0
+        return answer
 
 
 def _deadline(timeout: float | None, deadline: float | None) -> float:
@@ -50,13 +92,17 @@ def wait_for_fire(
     timeout: float | None = None,
     deadline: float | None = None,
     schedule: PollSchedule | None = None,
+    max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,
 ) -> FireState:
     """Poll a trigger fire until it became a run or was cancelled (``FireState.status`` says which)."""
     schedule = schedule or PollSchedule(poll_interval=1.0, max_interval=10.0)
     end = _deadline(timeout, deadline)
+    budget = _FailureBudget(max_consecutive_failures, end)
     started = time.time()
     while True:
-        state = hook.resolve_fire(project_key, scenario_id, trigger_id, trigger_run_id)
+        state = budget.poll(lambda: hook.resolve_fire(project_key, scenario_id, trigger_id, trigger_run_id))
+        if state is None:
+            continue  # a failed poll already waited its backoff
         if state.status != "pending":
             return state
         if not _sleep_until_next(schedule, started, end):
@@ -78,18 +124,23 @@ def wait_for_run(
     deadline: float | None = None,
     schedule: PollSchedule | None = None,
     on_poll: Callable[[dict[str, Any]], None] | None = None,
+    max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,
 ) -> dict[str, Any]:
     """Poll a run's details until it finishes; the final details. ``on_poll`` sees every poll."""
     schedule = schedule or PollSchedule()
     end = _deadline(timeout, deadline)
+    budget = _FailureBudget(max_consecutive_failures, end)
+    started = time.time()
     while True:
-        details = hook.get_run_details(project_key, scenario_id, run_id)
+        details = budget.poll(lambda: hook.get_run_details(project_key, scenario_id, run_id))
+        if details is None:
+            continue  # a failed poll already waited its backoff
         if on_poll is not None:
             on_poll(details)
         run = details.get("scenarioRun") or {}
         if run_is_finished(run):
             return details
-        started = float(run.get("start") or 0) / 1000.0 or time.time()
+        started = float(run.get("start") or 0) / 1000.0 or started
         if not _sleep_until_next(schedule, started, end):
             target = DSSTarget(project_key, scenario_id, run_id)
             raise DSSTimeoutError(

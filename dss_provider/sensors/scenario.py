@@ -37,6 +37,7 @@ from dss_provider.api.models import (
     summarize_run,
 )
 from dss_provider.api.polling import DEFAULT_MAX_POLL_INTERVAL, DEFAULT_POLL_INTERVAL, check_positive
+from dss_provider.api.retry import is_transient
 from dss_provider.checks import check_id_early, check_rendered_id
 from dss_provider.exceptions import (
     DSSConfigurationError,
@@ -55,7 +56,6 @@ from dss_provider.triggers.scenario import (
     DSSScenarioRunTrigger,
     DSSTriggerFireTrigger,
     exception_from_event,
-    is_transient,
 )
 
 if TYPE_CHECKING:

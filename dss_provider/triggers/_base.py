@@ -18,21 +18,19 @@ from dss_provider.api.polling import (
     PollSchedule,
     check_positive,
 )
+from dss_provider.api.retry import is_transient
 from dss_provider.checks import check_conn_id, check_int
 from dss_provider.exceptions import (
     DSSAPIError,
     DSSConfigurationError,
-    DSSConnectionError,
     DSSError,
     DSSTarget,
-    DSSTransientError,
 )
 from dss_provider.hooks.dss_async import DSSAsyncHook
 from dss_provider.triggers import events
 
 #: Retries of one request inside the async hook; the trigger's own failure budget governs beyond that.
 TRIGGER_REQUEST_RETRIES = 1
-DEFAULT_MAX_CONSECUTIVE_FAILURES = 10
 #: Polling of a trigger fire (DSS turns a manual fire into a run within seconds).
 DEFAULT_FIRE_POLL_INTERVAL = 1.0
 DEFAULT_FIRE_MAX_POLL_INTERVAL = 10.0
@@ -53,14 +51,6 @@ class _TooManyFailures(Exception):
         super().__init__(str(error))
         self.error = error
         self.failures = failures
-
-
-def is_transient(err: BaseException) -> bool:
-    """Whether a failed poll may succeed later (so the wait goes on)."""
-    if isinstance(err, (DSSTransientError, DSSConnectionError)):
-        return True
-    # An error answer outside the known classes: a 5xx may clear, a 4xx will not.
-    return type(err) is DSSAPIError and (err.http_status is None or err.http_status >= 500)
 
 
 def _iso(epoch: float | None) -> str | None:

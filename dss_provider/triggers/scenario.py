@@ -39,6 +39,7 @@ from dss_provider.api.polling import (
     PollSchedule,
     check_positive,
 )
+from dss_provider.api.retry import is_transient
 from dss_provider.checks import check_bool
 from dss_provider.exceptions import (
     DSSAPIError,
@@ -49,21 +50,16 @@ from dss_provider.exceptions import (
 )
 from dss_provider.hooks.connection import DEFAULT_CONN_ID
 from dss_provider.hooks.dss_async import DSSAsyncHook
+from dss_provider.hooks.waiting import DEFAULT_MAX_CONSECUTIVE_FAILURES
 from dss_provider.triggers import events
-
-#: Retries of one request inside the async hook; the trigger's own failure budget governs beyond that.
 from dss_provider.triggers._base import (
     DEFAULT_FIRE_MAX_POLL_INTERVAL,
     DEFAULT_FIRE_POLL_INTERVAL,
-    DEFAULT_MAX_CONSECUTIVE_FAILURES,
     ON_KILL_FIRE_WAIT,
     TRIGGER_REQUEST_RETRIES,
     _DSSWaitTrigger,
     _iso,
-    is_transient,
 )
-
-__all__ = ["DSSScenarioRunTrigger", "DSSTriggerFireTrigger", "exception_from_event", "is_transient"]
 
 
 class DSSTriggerFireTrigger(_DSSWaitTrigger):

@@ -1,0 +1,57 @@
+"""Worker-side waits ride out transient failures within a budget, like the triggers."""
+
+from __future__ import annotations
+
+import pytest
+
+from dss_provider.api.polling import PollSchedule
+from dss_provider.emulator.server import DSSEmulator
+from dss_provider.exceptions import DSSNotFoundError, DSSTimeoutError, DSSTransientError
+from dss_provider.hooks import waiting
+from dss_provider.hooks.dss import DSSHook
+
+FAST = PollSchedule(poll_interval=0.05, max_interval=0.2)
+
+
+def _start(hook: DSSHook, scenario: str = "BUILD_SALES") -> str:
+    fire = hook.fire_scenario("DEMO", scenario)
+    state = waiting.wait_for_fire(hook, "DEMO", scenario, fire.trigger_id, fire.trigger_run_id, timeout=10)
+    assert state.run is not None
+    return str(state.run["runId"])
+
+
+def test_failures_within_the_budget_do_not_end_the_wait(emu: DSSEmulator) -> None:
+    hook = DSSHook(retries=0)
+    run_id = _start(hook)
+    emu.faults.add({"route": "run_details", "kind": "status", "status": 503, "count": 3})
+    details = waiting.wait_for_run(
+        hook, "DEMO", "BUILD_SALES", run_id, timeout=30, max_consecutive_failures=4, schedule=FAST
+    )
+    assert details["scenarioRun"]["result"]["outcome"] == "SUCCESS"
+    assert emu.stats()["faults"].get("status") == 3
+
+
+def test_failures_past_the_budget_end_the_wait_with_the_last_answer(emu: DSSEmulator) -> None:
+    hook = DSSHook(retries=0)
+    run_id = _start(hook, "LONG_REFRESH")
+    emu.faults.add({"route": "run_details", "kind": "status", "status": 502})
+    with pytest.raises(DSSTransientError, match=f"run {run_id}.*HTTP 502"):
+        waiting.wait_for_run(
+            hook, "DEMO", "LONG_REFRESH", run_id, timeout=30, max_consecutive_failures=3, schedule=FAST
+        )
+    assert emu.stats()["faults"]["status"] == 3
+
+
+def test_permanent_errors_end_the_wait_at_once(emu: DSSEmulator) -> None:
+    hook = DSSHook(retries=0)
+    with pytest.raises(DSSNotFoundError, match="run 2020-01-01-00-00-00-000"):
+        waiting.wait_for_run(hook, "DEMO", "BUILD_SALES", "2020-01-01-00-00-00-000", timeout=30)
+    assert emu.stats()["requests"]["run_details"] == 1
+
+
+def test_failures_never_outlast_the_deadline(emu: DSSEmulator) -> None:
+    hook = DSSHook(retries=0)
+    run_id = _start(hook, "LONG_REFRESH")
+    emu.faults.add({"route": "run_details", "kind": "status", "status": 503})
+    with pytest.raises((DSSTransientError, DSSTimeoutError)):
+        waiting.wait_for_run(hook, "DEMO", "LONG_REFRESH", run_id, timeout=0.5, max_consecutive_failures=1000)
