@@ -19,6 +19,8 @@ from dss_provider.operators._outcome import check_outcome
 
 #: Fires cancelled in a row (the scenario kept being busy) before ``if_already_running`` gives up.
 MAX_CANCELLED_FIRES = 20
+#: After a deadline that found the fire without a run yet, how long to watch for a late run to abort.
+LATE_FIRE_GRACE_SECONDS = 30.0
 
 
 class _DSSRunScenarioBase(_DSSScenarioOperator):
@@ -137,11 +139,7 @@ class _DSSRunScenarioBase(_DSSScenarioOperator):
     def _on_timeout(self, state: dict[str, Any]) -> dict[str, Any]:
         """The deadline passed: abort this task's run, then fail (report it if it ended meanwhile)."""
         if not state.get("run_id"):
-            target = self._target(**self._fire_ids(state))
-            raise DSSTimeoutError(
-                f"{target.describe()} had not started a run at the deadline; nothing was aborted.",
-                target=target,
-            )
+            state = self._run_of_late_fire(state)
         run_id = str(state["run_id"])
         target = self._target(run_id)
         if state.get("attached"):
@@ -168,6 +166,33 @@ class _DSSRunScenarioBase(_DSSScenarioOperator):
         raise DSSTimeoutError(
             f"{target.describe()} did not finish within {limit}; this task aborted it in DSS.", target=target
         )
+
+    def _run_of_late_fire(self, state: dict[str, Any]) -> dict[str, Any]:
+        """At the deadline the fire had no run yet: give it a short grace so that a run it starts
+        late is caught and aborted, rather than left running with nobody watching it."""
+        target = self._target(**self._fire_ids(state))
+        try:
+            fire = waiting.wait_for_fire(
+                self.hook,
+                self.project_key,
+                self.scenario_id,
+                **self._fire_ids(state),
+                timeout=LATE_FIRE_GRACE_SECONDS,
+                schedule=PollSchedule(0.5, 2.0),
+            )
+        except DSSError as err:
+            raise DSSTimeoutError(
+                f"{target.describe()} had not started a run at the deadline, and DSS could not say whether "
+                f"it will ({err}). Check the scenario's runs in DSS: {self._url(None)}",
+                target=target,
+            ) from None
+        if fire.status != "run" or not fire.run:
+            raise DSSTimeoutError(
+                f"{target.describe()} had not started a run at the deadline (DSS then cancelled the fire); "
+                "nothing was aborted.",
+                target=target,
+            )
+        return {**state, "run_id": str(fire.run["runId"])}
 
     def _finish(self, state: dict[str, Any], details: dict[str, Any]) -> dict[str, Any]:
         self._active = None

@@ -287,3 +287,16 @@ def test_execute_complete_timeout_before_any_run_aborts_nothing(dss):
     with pytest.raises(DSSTimeoutError, match="had not started a run"):
         _op(deferrable=True).execute_complete(make_context(), event=event)
     assert counters(dss, "LONG_REFRESH").get("future_aborts_requested", 0) == 0
+
+
+def test_timeout_while_the_fire_is_pending_aborts_the_run_it_starts_late(dss, hook):
+    """A deadline that finds the fire without a run must not leave the late run unwatched."""
+    dss.speed = 0.5  # the fire starts its run 0.6 s after it was accepted
+    fire = hook.fire_scenario("DEMO", "LONG_REFRESH").get_raw()
+    event = _event("timeout", trigger_id="manual", trigger_run_id=fire["runId"])
+    with pytest.raises(DSSTimeoutError, match="this task aborted it") as err:
+        _op(deferrable=True).execute_complete(make_context(), event=event)
+    run_id = err.value.target.run_id
+    assert run_id and _run(dss, "LONG_REFRESH", run_id).outcome == "ABORTED"
+    stats = counters(dss, "LONG_REFRESH")
+    assert stats["runs_started"] == 1 and stats["runs_aborted"] == 1
