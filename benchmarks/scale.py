@@ -1,0 +1,513 @@
+"""Triggerer scale: N concurrent ``DSSScenarioRunTrigger`` waits in one asyncio process.
+
+For each N, N one-step scenarios are seeded in an emulator process (pinned to its own core), one run of
+each is started and resolved to its run id, then a fresh child process (pinned to the other core)
+builds N triggers on those runs and runs them all with ``asyncio.gather``. Runs end at known times
+(their scripted durations, spread over 3.5 poll intervals) and the emulator runs at speed 1, so every
+figure here is wall-clock time.
+
+Measured in the child: RSS above its baseline (taken after imports and a warm-up wait, so code and
+the shared client's first set-up are not counted per wait), CPU time (``time.process_time``) per poll,
+the delay from the run's end (``run.end`` of the event) to the event, and requests per completed wait
+(the emulator's per-route counters; nothing else talks to it meanwhile).
+
+Baseline in the same run: the same kind of wait as users write it today, one thread per wait calling
+the official client's ``DSSClient(url, key).get_project(K).get_scenario(S).get_run(R)
+.wait_for_completion()`` (its own schedule: 200 ms growing 1.1x to 15 s). Threads are capped (see
+``THREAD_CAP``); the memory per wait of larger N is extrapolated from the largest thread run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from benchmarks._common import (
+    MIB,
+    Context,
+    EmulatorProcess,
+    Row,
+    child_env,
+    child_main,
+    client_cores,
+    fmt_ms,
+    make_seed,
+    percentile,
+    run_child,
+)
+from dss_provider.api import endpoints
+
+PROJECT = "SCALE"
+FULL_SIZES = (100, 1000, 5000)
+SMOKE_SIZES = (50,)
+THREAD_CAP = 1000
+SMOKE_THREAD_CAP = 50
+DEFAULT_POLL = 5.0
+SMOKE_POLL = 2.0
+#: Run ends are spread uniformly over this fraction of the poll interval's 10x (the trigger's gap stays
+#: at ``poll_interval`` for the first 10 intervals of a run, see PollSchedule).
+SPREAD_FRACTION = 0.35
+MEMORY_TARGET_5000 = 150 * MIB
+CPU_PER_POLL_TARGET = 0.0005
+DELAY_MARGIN = 0.250
+FLOOR_CONCURRENCY = 10
+
+
+def _poll_interval(ctx: Context, n: int) -> tuple[float, str]:
+    """The trigger's poll interval for N waits: the default unless the emulator cannot keep up."""
+    default = SMOKE_POLL if ctx.smoke else DEFAULT_POLL
+    what = "smoke poll interval" if ctx.smoke else "default poll interval"
+    capacity = ctx.shared.get("emulator_rps_details")
+    if not capacity:
+        return default, f"{what} (emulator capacity not measured)"
+    needed = n / default
+    usable = 0.6 * float(capacity)  # leave head-room: the emulator also plans and ends runs
+    if needed <= usable:
+        return default, f"{what}; emulator serves {capacity:,.0f} run-details/s"
+    interval = math.ceil(n / usable)
+    return float(interval), (
+        f"poll interval raised to {interval}s: one emulator core serves ~{capacity:.0f} run-details/s"
+    )
+
+
+def _start_runs(emu: EmulatorProcess, n: int, prefix: str = "S") -> tuple[list[list[Any]], float]:
+    """Fire one run of each scenario (8 client threads), then resolve every run id at once from the
+    list of running futures; ``[K, S, run_id]`` per run."""
+    ids = [f"{prefix}{i:05d}" for i in range(n)]
+    t0 = time.monotonic()
+    with ThreadPoolExecutor(8) as pool:
+        fires = dict(zip(pool.map(lambda s: emu.fire(PROJECT, s), ids), ids, strict=True))
+    deadline = time.monotonic() + 120
+    found: dict[str, str] = {}
+    while len(found) < n:
+        time.sleep(0.4)  # fires start 0.3 s after the request
+        for future in emu.call(endpoints.list_running_scenario_futures()):
+            payload = future.get("payload") or {}
+            if payload.get("triggerRunId") in fires and payload.get("projectKey") == PROJECT:
+                found[payload["scenarioId"]] = payload["runId"]
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {len(found)} of {n} runs started")
+    return [[PROJECT, s, found[s]] for s in ids], time.monotonic() - t0
+
+
+def _durations(n: int, base: float, spread: float) -> list[float]:
+    return [base + spread * i / max(n - 1, 1) for i in range(n)]
+
+
+def run(ctx: Context) -> list[Row]:
+    sizes = SMOKE_SIZES if ctx.smoke else FULL_SIZES
+    cap = SMOKE_THREAD_CAP if ctx.smoke else THREAD_CAP
+    rows: list[Row] = []
+    thread_per_wait: float | None = None
+    for n in sizes:
+        poll, poll_note = _poll_interval(ctx, n)
+        # Set-up (fire + resolve, then the child's imports) must fit before the first run ends.
+        setup_guess = 6.0 + n / 400.0
+        base = max(2 * poll, setup_guess) + 2 * poll
+        spread = SPREAD_FRACTION * 10 * poll
+        durations = _durations(n, base, spread)
+        seed = make_seed(PROJECT, [*durations, 0.05], prefix="S")
+        warm = f"S{n:05d}"
+        ctx.log(f"scale: N={n}: runs of {base:.0f}-{base + spread:.0f}s, {poll_note}")
+        with EmulatorProcess(ctx.workdir, seed, speed=1.0, history_limit=10) as emu:
+            warm_fire = emu.fire(PROJECT, warm)
+            warm_run = emu.run_of_fire(PROJECT, warm, warm_fire)["runId"]
+            time.sleep(0.2)
+            runs, setup = _start_runs(emu, n)
+            ctx.log(f"scale: N={n}: {n} runs started and resolved in {setup:.1f}s")
+            before = emu.stats()
+            params: dict[str, Any] = {
+                "runs": runs,
+                "warm": [PROJECT, warm, warm_run],
+                "poll_interval": poll,
+                "timeout": base + spread + 6 * poll + 120,
+            }
+            res = run_child(
+                "benchmarks.scale",
+                {"mode": "triggers", **params},
+                ctx.workdir,
+                env=child_env(ctx.workdir, emu.env()),
+                timeout=params["timeout"] + 120,
+                cpus=client_cores(),
+            )
+            after = emu.stats()
+            polls = after["requests"].get("run_details", 0) - before["requests"].get("run_details", 0)
+            requests_total = after["requests_total"] - before["requests_total"]
+            rows.extend(_trigger_rows(n, poll, poll_note, res, polls, requests_total, first=n == sizes[0]))
+            if n <= cap or thread_per_wait is None:
+                threads = min(n, cap)
+                # The thread baseline on fresh runs of the first `threads` scenarios (the others idle).
+                time.sleep(0.5)
+                t_runs, setup = _start_runs(emu, threads)
+                ctx.log(f"scale: N={n}: thread baseline with {threads} threads")
+                before = emu.stats()
+                tres = run_child(
+                    "benchmarks.scale",
+                    {"mode": "threads", **params, "runs": t_runs},
+                    ctx.workdir,
+                    env=child_env(ctx.workdir, emu.env()),
+                    timeout=params["timeout"] + 240,
+                    cpus=client_cores(),
+                )
+                after = emu.stats()
+                t_requests = after["requests_total"] - before["requests_total"]
+                thread_per_wait = tres["rss_peak_delta"] / max(threads, 1)
+                rows.extend(_thread_rows(n, threads, tres, t_requests))
+            per_wait = res["rss_peak_delta"] / n
+            extrapolated = "" if n <= cap else f" (thread figure extrapolated from {min(cap, n)} threads)"
+            ratio = thread_per_wait / per_wait if per_wait > 0 and thread_per_wait else None
+            rows.append(
+                Row(
+                    "scale",
+                    f"N={n} memory/wait: threads vs triggers",
+                    "n/a" if ratio is None else f"{ratio:.1f}x less",
+                    ">= 10x less",
+                    None if ratio is None else ratio >= 10,
+                    f"{thread_per_wait / 1024:.1f} KiB vs {per_wait / 1024:.1f} KiB{extrapolated}"
+                    if thread_per_wait
+                    else "",
+                )
+            )
+    return rows
+
+
+def _trigger_rows(
+    n: int, poll: float, poll_note: str, res: dict[str, Any], polls: int, requests_total: int, first: bool
+) -> list[Row]:
+    delays = res["delays"]
+    done = res["finished"]
+    rows = [
+        Row(
+            "scale",
+            f"N={n} triggers: RSS above baseline",
+            f"{res['rss_peak_delta'] / MIB:.1f} MiB ({res['rss_peak_delta'] / n / 1024:.1f} KiB/wait)",
+            "< 150 MiB at N=5000" if n == 5000 else "",
+            res["rss_peak_delta"] < MEMORY_TARGET_5000 if n == 5000 else None,
+            f"baseline {res['rss_base'] / MIB:.0f} MiB after imports + warm-up",
+        )
+    ]
+    cpu_per_poll = res["cpu"] / polls if polls else None
+    rows.append(
+        Row(
+            "scale",
+            f"N={n} triggers: CPU per poll",
+            fmt_ms(cpu_per_poll, 3),
+            "< 0.5 ms",
+            None if cpu_per_poll is None else cpu_per_poll < CPU_PER_POLL_TARGET,
+            f"{res['cpu']:.1f}s CPU / {polls} polls over {res['wall']:.0f}s wall "
+            f"({res['cpu'] / res['wall'] * 100:.0f}% of a core)",
+        )
+    )
+    floors = res.get("floors") or {}
+    if floors and first:
+        rows.append(
+            Row(
+                "scale",
+                f"N={n} reference: CPU per bare GET (10 concurrent)",
+                " / ".join(f"{name} {fmt_ms(v, 3)}" for name, v in floors.items()),
+                "",
+                None,
+                "the HTTP client's own floor, measured in the same process after the waits",
+            )
+        )
+    p50, p99 = percentile(delays, 50), percentile(delays, 99)
+    limit = poll + DELAY_MARGIN
+    late = res["late_start"]
+    rows.append(
+        Row(
+            "scale",
+            f"N={n} triggers: end-to-event delay p50 / p99",
+            f"{fmt_ms(p50)} / {fmt_ms(p99)}",
+            f"p99 < {fmt_ms(limit)}",
+            None if p99 is None else p99 < limit,
+            f"poll {poll:g}s ({poll_note}); {len(delays)} runs"
+            + (f"; {late} ended before their wait began (excluded)" if late else ""),
+        )
+    )
+    per_wait = requests_total / done if done else None
+    errors = n - done
+    rows.append(
+        Row(
+            "scale",
+            f"N={n} triggers: HTTP requests per completed wait",
+            "n/a" if per_wait is None else f"{per_wait:.1f}",
+            "",
+            None if not errors else False,
+            f"{done}/{n} finished events; {res.get('clients')} pooled client(s) made"
+            + (f"; other events: {res['other'][:3]}" if errors else ""),
+        )
+    )
+    return rows
+
+
+def _thread_rows(n: int, threads: int, res: dict[str, Any], requests_total: int) -> list[Row]:
+    delays = res["delays"]
+    done = res["finished"]
+    return [
+        Row(
+            "scale",
+            f"N={n} baseline {threads} threads: RSS above baseline",
+            f"{res['rss_peak_delta'] / MIB:.1f} MiB ({res['rss_peak_delta'] / threads / 1024:.1f} KiB/wait)",
+            "",
+            None,
+            f"official client wait_for_completion, one thread each; {res['started']} threads started",
+        ),
+        Row(
+            "scale",
+            f"N={n} baseline {threads} threads: CPU per poll / delay p50, p99",
+            f"{fmt_ms(res['cpu'] / requests_total if requests_total else None, 3)} / "
+            f"{fmt_ms(percentile(delays, 50))}, {fmt_ms(percentile(delays, 99))}",
+            "",
+            None,
+            f"{done}/{threads} completed",
+        ),
+        Row(
+            "scale",
+            f"N={n} baseline {threads} threads: HTTP requests per completed wait",
+            f"{requests_total / done:.1f}" if done else "n/a",
+            "",
+            None,
+            "",
+        ),
+    ]
+
+
+# --------------------------------------------------------------------------------------------------
+# Children
+# --------------------------------------------------------------------------------------------------
+def _end_of(run: dict[str, Any] | None) -> float | None:
+    """Epoch seconds of ``run['end']`` (an ISO string in the run dict, epoch ms in DSS' run)."""
+    if not run:
+        return None
+    end = run.get("end")
+    if isinstance(end, (int, float)):
+        return float(end) / 1000.0 if end else None
+    if isinstance(end, str) and end:
+        from datetime import datetime
+
+        return datetime.fromisoformat(end).timestamp()
+    return None
+
+
+class _RssSampler:
+    def __init__(self) -> None:
+        import psutil
+
+        self._proc = psutil.Process()
+        self.peak = 0
+
+    def sample(self) -> int:
+        rss = int(self._proc.memory_info().rss)
+        self.peak = max(self.peak, rss)
+        return rss
+
+
+def _child_triggers(params: dict[str, Any]) -> dict[str, Any]:
+    import asyncio
+    import gc
+
+    from dss_provider.hooks import dss_async
+    from dss_provider.triggers.scenario import DSSScenarioRunTrigger
+
+    poll = float(params["poll_interval"])
+    # Count the pooled clients made (one per connection and loop is the design).
+    clients = [0]
+    make_client = dss_async._make_client
+
+    def counting_make_client(config: Any) -> Any:
+        clients[0] += 1
+        return make_client(config)
+
+    dss_async._make_client = counting_make_client
+
+    async def wait(trigger: DSSScenarioRunTrigger) -> tuple[float, dict[str, Any]]:
+        events = [e async for e in trigger.run()]
+        at = time.time()
+        await trigger.cleanup()
+        return at, dict(events[0].payload) if events else {}
+
+    async def warm_up() -> None:
+        k, s, r = params["warm"]
+        await wait(DSSScenarioRunTrigger(k, s, run_id=r, poll_interval=poll))
+
+    asyncio.run(warm_up())
+    gc.collect()
+    sampler = _RssSampler()
+    base = sampler.sample()
+    sampler.peak = base
+
+    async def main() -> list[tuple[float, dict[str, Any]]]:
+        triggers = [
+            DSSScenarioRunTrigger(k, s, run_id=r, poll_interval=poll, max_poll_interval=max(60.0, poll))
+            for k, s, r in params["runs"]
+        ]
+        stop = asyncio.Event()
+
+        async def sample() -> None:
+            while not stop.is_set():
+                sampler.sample()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 0.25)
+
+        sampling = asyncio.create_task(sample())
+        try:
+            return await asyncio.wait_for(
+                asyncio.gather(*(wait(t) for t in triggers)), timeout=float(params["timeout"])
+            )
+        finally:
+            stop.set()
+            await sampling
+
+    began = time.time()
+    cpu0, wall0 = time.process_time(), time.monotonic()
+    results = asyncio.run(main())
+    cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
+    delays: list[float] = []
+    finished, late = 0, 0
+    other: list[str] = []
+    for at, event in results:
+        if event.get("status") != "finished":
+            other.append(f"{event.get('status')}: {str(event.get('message'))[:100]}")
+            continue
+        finished += 1
+        end = _end_of(event.get("run"))
+        if end is None:
+            continue
+        if end < began:
+            late += 1
+            continue
+        delays.append(at - end)
+    return {
+        "rss_base": base,
+        "rss_peak_delta": sampler.peak - base,
+        "cpu": cpu,
+        "wall": wall,
+        "floors": _client_floors(params["runs"][0]),
+        "delays": delays,
+        "finished": finished,
+        "late_start": late,
+        "other": other,
+        "clients": clients[0] - 1,  # minus the warm-up's
+    }
+
+
+def _client_floors(run: list[str], count: int = 500) -> dict[str, float]:
+    """CPU per bare GET of run details, 10 at a time over keep-alive connections: the floor of a poll
+    with httpx (the hook's client) and, when installed, aiohttp (for comparison)."""
+
+    import asyncio
+
+    conn = json.loads(os.environ["AIRFLOW_CONN_DATAIKU_DSS_DEFAULT"])
+    url = f"{conn['host']}/public/api/projects/{run[0]}/scenarios/{run[1]}/{run[2]}/"
+    floors: dict[str, float] = {}
+
+    async def with_httpx() -> float:
+        import httpx
+
+        async with httpx.AsyncClient(auth=(conn["password"], "")) as client:
+            await client.get(url)
+
+            async def worker() -> None:
+                for _ in range(count // FLOOR_CONCURRENCY):
+                    (await client.get(url)).json()
+
+            t0 = time.process_time()
+            await asyncio.gather(*(worker() for _ in range(FLOOR_CONCURRENCY)))
+            return (time.process_time() - t0) / count
+
+    async def with_aiohttp() -> float:
+        import aiohttp
+
+        headers = {"Authorization": aiohttp.encode_basic_auth(conn["password"], "")}
+        async with aiohttp.ClientSession(headers=headers) as session:
+            async with session.get(url) as response:
+                await response.read()
+
+            async def worker() -> None:
+                for _ in range(count // FLOOR_CONCURRENCY):
+                    async with session.get(url) as response:
+                        await response.json()
+
+            t0 = time.process_time()
+            await asyncio.gather(*(worker() for _ in range(FLOOR_CONCURRENCY)))
+            return (time.process_time() - t0) / count
+
+    floors["httpx"] = asyncio.run(with_httpx())
+    with contextlib.suppress(ImportError, AttributeError):
+        floors["aiohttp"] = asyncio.run(with_aiohttp())
+    return floors
+
+
+def _child_threads(params: dict[str, Any]) -> dict[str, Any]:
+    import gc
+    import threading
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    import dataikuapi
+
+    conn = json.loads(os.environ["AIRFLOW_CONN_DATAIKU_DSS_DEFAULT"])
+    url, key = conn["host"], conn["password"]
+    # Warm up: one client and one wait, so the imports and first-use caches are in the baseline.
+    k, s, r = params["warm"]
+    dataikuapi.DSSClient(url, key).get_project(k).get_scenario(s).get_run(r).wait_for_completion(no_fail=True)
+    gc.collect()
+    sampler = _RssSampler()
+    base = sampler.sample()
+    sampler.peak = base
+    results: list[tuple[float, float | None]] = []
+    lock = threading.Lock()
+    began = time.time()
+
+    def wait(project: str, scenario: str, run_id: str) -> None:
+        client = dataikuapi.DSSClient(url, key)
+        run = client.get_project(project).get_scenario(scenario).get_run(run_id)
+        run.wait_for_completion(no_fail=True)
+        at = time.time()
+        with lock:
+            results.append((at, _end_of(run.run)))
+
+    threads = [threading.Thread(target=wait, args=tuple(r), daemon=True) for r in params["runs"]]
+    cpu0 = time.process_time()
+    started = 0
+    for t in threads:
+        try:
+            t.start()
+            started += 1
+        except RuntimeError:  # the machine takes no more threads
+            break
+    deadline = time.monotonic() + float(params["timeout"])
+    while time.monotonic() < deadline and any(t.is_alive() for t in threads[:started]):
+        sampler.sample()
+        time.sleep(0.25)
+    cpu = time.process_time() - cpu0
+    delays = [at - end for at, end in results if end is not None and end >= began]
+    return {
+        "rss_base": base,
+        "rss_peak_delta": sampler.peak - base,
+        "cpu": cpu,
+        "delays": delays,
+        "finished": len(results),
+        "started": started,
+    }
+
+
+def _child(params: dict[str, Any]) -> dict[str, Any]:
+    handlers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+        "triggers": _child_triggers,
+        "threads": _child_threads,
+    }
+    return handlers[params["mode"]](params)
+
+
+if __name__ == "__main__":
+    child_main(sys.argv[1:], _child)
+    sys.stdout.flush()
+    os._exit(0)  # daemon threads of a timed-out baseline must not keep the child alive
