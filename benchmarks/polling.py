@@ -2,7 +2,8 @@
 
 Three run lengths, 10 s, 60 s and 10 min, in *emulator time* (the durations DSS would show). Schedules:
 
-- ``adaptive + history``: ``DSSScenarioRunTrigger`` with ``poll_interval=5``, ``max_poll_interval=60`` and
+- ``adaptive + history``: ``DSSScenarioRunTrigger`` with the operators' defaults (``poll_interval=2``,
+  ``max_poll_interval=60``) and
   ``expected_duration`` read as the operator reads it (``DSSHook.get_expected_duration``: the mean of
   the scenario's last successful runs). The scenario first runs ``HISTORY`` times at its nominal
   duration; the measured run then deviates from it by -20%..+20% (spread over the runs of a case).
@@ -48,12 +49,12 @@ from benchmarks._common import (
     run_child,
 )
 from dss_provider.api import endpoints
-from dss_provider.api.polling import PollSchedule
+from dss_provider.api.polling import DEFAULT_MAX_POLL_INTERVAL, DEFAULT_POLL_INTERVAL, PollSchedule
 
 PROJECT = "POLL"
 CASES = (("10 s", 10.0), ("60 s", 60.0), ("10 min", 600.0))
 SPEEDS = {"10 s": 5.0, "60 s": 20.0, "10 min": 60.0}
-POLL, MAX_POLL = 5.0, 60.0
+POLL, MAX_POLL = DEFAULT_POLL_INTERVAL, DEFAULT_MAX_POLL_INTERVAL  # the operators' defaults
 HISTORY = 3
 DEVIATION = 0.2
 STRATEGIES = ("adaptive + history", "adaptive, no history", "official client")

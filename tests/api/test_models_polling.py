@@ -145,12 +145,53 @@ def test_poll_schedule() -> None:
     assert plain.next_delay(100) == 10
     assert plain.next_delay(10_000) == 30
     expected = PollSchedule(poll_interval=2, max_interval=60, expected_duration=100)
-    assert expected.next_delay(0) == 50  # half-way to the expected end
-    assert expected.next_delay(96) == 2  # close to the end: short interval
-    assert expected.next_delay(150) == 5  # late: grows again from the expected end
+    assert expected.next_delay(0) == 2  # early: never more than half the time waited
+    assert expected.next_delay(20) == 10
+    assert expected.next_delay(60) == 10  # half-way to the window (80 s .. 120 s)
+    assert expected.next_delay(85) == 2  # inside the window: short interval
+    assert expected.next_delay(119) == 2
+    assert expected.next_delay(170) == 7  # late: grows again past the window
     assert PollSchedule(poll_interval=5, max_interval=1).max_interval == 5
     with pytest.raises(DSSConfigurationError):
         PollSchedule(poll_interval=0)
+
+
+def _official_wait(run_length: float) -> tuple[int, float]:
+    """The official client's loop: 200 ms growing 1.1x to 15 s, sleeping after every request."""
+    elapsed, attempt, requests = 0.0, 0, 0
+    while True:
+        requests += 1
+        finished = elapsed >= run_length
+        elapsed += min(0.2 * 1.1**attempt, 15.0)
+        attempt += 1
+        if finished:
+            return requests, elapsed - run_length
+
+
+def _our_wait(run_length: float, schedule: PollSchedule) -> tuple[int, float]:
+    elapsed, requests = 0.0, 0
+    while True:
+        requests += 1
+        if elapsed >= run_length:
+            return requests, elapsed - run_length
+        elapsed += schedule.next_delay(elapsed)
+
+
+@pytest.mark.parametrize("nominal", [10.0, 60.0, 600.0])
+def test_adaptive_schedule_halves_requests_at_a_better_p95_delay(nominal: float) -> None:
+    """The benchmark's polling target, by schedule arithmetic: runs within +/-20% of the average."""
+    lengths = [nominal * (0.8 + 0.4 * i / 199) for i in range(200)]
+    ours = [_our_wait(n, PollSchedule(expected_duration=nominal)) for n in lengths]
+    theirs = [_official_wait(n) for n in lengths]
+
+    def p95(results: list[tuple[int, float]]) -> float:
+        return sorted(d for _, d in results)[int(0.95 * len(results))]
+
+    def mean_requests(results: list[tuple[int, float]]) -> float:
+        return sum(r for r, _ in results) / len(results)
+
+    assert mean_requests(ours) <= 0.5 * mean_requests(theirs)
+    assert p95(ours) <= p95(theirs)
 
 
 def drive(procedure: Any, answers: dict[str, Any]) -> tuple[Any, list[ApiRequest]]:
