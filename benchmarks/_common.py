@@ -276,10 +276,9 @@ class EmulatorProcess(ApiClient):
             str(self.speed),
             "--history-limit",
             str(self.history_limit),
-            "--api-key",
-            self.api_key,
-            "--admin-key",
-            self.admin_key,
+            # "=" form: a token_urlsafe key may start with "-", which argparse would take for an option.
+            f"--api-key={self.api_key}",
+            f"--admin-key={self.admin_key}",
         ]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._err, text=True, cwd=ROOT)
         core = emulator_core()

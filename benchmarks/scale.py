@@ -9,12 +9,17 @@ figure here is wall-clock time.
 Measured in the child: RSS above its baseline (taken after imports and a warm-up wait, so code and
 the shared client's first set-up are not counted per wait), CPU time (``time.process_time``) per poll,
 the delay from the run's end (``run.end`` of the event) to the event, and requests per completed wait
-(the emulator's per-route counters; nothing else talks to it meanwhile).
+(the emulator's per-route counters, read by the child just before and after its measured phase, so
+its warm-up wait and the reference GETs it makes afterwards are not counted as polls).
 
 Baseline in the same run: the same kind of wait as users write it today, one thread per wait calling
 the official client's ``DSSClient(url, key).get_project(K).get_scenario(S).get_run(R)
-.wait_for_completion()`` (its own schedule: 200 ms growing 1.1x to 15 s). Threads are capped (see
-``THREAD_CAP``); the memory per wait of larger N is extrapolated from the largest thread run.
+.wait_for_completion()`` (its own schedule: 200 ms growing 1.1x to 15 s). As in a ``PythonOperator``
+task, every thread builds its own ``dataikuapi.DSSClient`` (so its own ``requests`` session and
+connection); no client is shared between threads. Threads are capped (see ``THREAD_CAP``); the memory
+per wait of larger N is extrapolated from the largest thread run.
+
+``DSS_BENCH_SCALE_SIZES=1000`` (comma-separated) runs only the given sizes, for iterating on one size.
 """
 
 from __future__ import annotations
@@ -101,8 +106,15 @@ def _durations(n: int, base: float, spread: float) -> list[float]:
     return [base + spread * i / max(n - 1, 1) for i in range(n)]
 
 
+def _sizes(ctx: Context) -> tuple[int, ...]:
+    chosen = os.environ.get("DSS_BENCH_SCALE_SIZES", "").strip()
+    if chosen:
+        return tuple(int(n) for n in chosen.split(",") if n.strip())
+    return SMOKE_SIZES if ctx.smoke else FULL_SIZES
+
+
 def run(ctx: Context) -> list[Row]:
-    sizes = SMOKE_SIZES if ctx.smoke else FULL_SIZES
+    sizes = _sizes(ctx)
     cap = SMOKE_THREAD_CAP if ctx.smoke else THREAD_CAP
     rows: list[Row] = []
     thread_per_wait: float | None = None
@@ -126,6 +138,9 @@ def run(ctx: Context) -> list[Row]:
             params: dict[str, Any] = {
                 "runs": runs,
                 "warm": [PROJECT, warm, warm_run],
+                # The child reads the emulator's counters around its measured phase only (not its
+                # warm-up wait, nor the reference GETs it makes afterwards).
+                "stats": [f"{emu.url}/__emulator__/stats", emu.admin_key],
                 "poll_interval": poll,
                 "timeout": base + spread + 6 * poll + 120,
             }
@@ -140,6 +155,7 @@ def run(ctx: Context) -> list[Row]:
             after = emu.stats()
             polls = after["requests"].get("run_details", 0) - before["requests"].get("run_details", 0)
             requests_total = after["requests_total"] - before["requests_total"]
+            polls, requests_total = res.get("polls", polls), res.get("requests", requests_total)
             rows.extend(_trigger_rows(n, poll, poll_note, res, polls, requests_total, first=n == sizes[0]))
             if n <= cap or thread_per_wait is None:
                 threads = min(n, cap)
@@ -157,7 +173,7 @@ def run(ctx: Context) -> list[Row]:
                     cpus=client_cores(),
                 )
                 after = emu.stats()
-                t_requests = after["requests_total"] - before["requests_total"]
+                t_requests = tres.get("requests", after["requests_total"] - before["requests_total"])
                 thread_per_wait = tres["rss_peak_delta"] / max(threads, 1)
                 rows.extend(_thread_rows(n, threads, tres, t_requests))
             per_wait = res["rss_peak_delta"] / n
@@ -296,16 +312,39 @@ def _end_of(run: dict[str, Any] | None) -> float | None:
     return None
 
 
+def _emulator_counts(params: dict[str, Any]) -> tuple[int, int] | None:
+    """(run-details requests, all requests) the emulator has served so far, when the child was told
+    where to read them."""
+    if not params.get("stats"):
+        return None
+    import requests
+
+    from benchmarks._common import ADMIN_HEADER
+
+    url, key = params["stats"]
+    stats = requests.get(url, headers={ADMIN_HEADER: key}, timeout=60).json()
+    return int(stats["requests"].get("run_details", 0)), int(stats["requests_total"])
+
+
+def _counted(result: dict[str, Any], before: tuple[int, int] | None, after: tuple[int, int] | None) -> None:
+    if before is not None and after is not None:
+        result["polls"], result["requests"] = after[0] - before[0], after[1] - before[1]
+
+
 class _RssSampler:
     def __init__(self) -> None:
         import psutil
 
         self._proc = psutil.Process()
         self.peak = 0
+        #: CPU time spent sampling (the harness, not the waits): subtracted from the measured CPU.
+        self.cpu = 0.0
 
     def sample(self) -> int:
+        t0 = time.thread_time()  # this thread only: the thread baseline's waits run meanwhile
         rss = int(self._proc.memory_info().rss)
         self.peak = max(self.peak, rss)
+        self.cpu += time.thread_time() - t0
         return rss
 
 
@@ -338,6 +377,7 @@ def _child_triggers(params: dict[str, Any]) -> dict[str, Any]:
         await wait(DSSScenarioRunTrigger(k, s, run_id=r, poll_interval=poll))
 
     asyncio.run(warm_up())
+    counts0 = _emulator_counts(params)  # here: its import and first call stay out of the RSS baseline
     gc.collect()
     sampler = _RssSampler()
     base = sampler.sample()
@@ -353,8 +393,7 @@ def _child_triggers(params: dict[str, Any]) -> dict[str, Any]:
         async def sample() -> None:
             while not stop.is_set():
                 sampler.sample()
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(stop.wait(), 0.25)
+                await asyncio.sleep(0.25)  # a plain timer: no wait_for task per sample
 
         sampling = asyncio.create_task(sample())
         try:
@@ -363,12 +402,15 @@ def _child_triggers(params: dict[str, Any]) -> dict[str, Any]:
             )
         finally:
             stop.set()
-            await sampling
+            sampling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sampling
 
     began = time.time()
     cpu0, wall0 = time.process_time(), time.monotonic()
     results = asyncio.run(main())
-    cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
+    cpu, wall = time.process_time() - cpu0 - sampler.cpu, time.monotonic() - wall0
+    counts1 = _emulator_counts(params)
     delays: list[float] = []
     finished, late = 0, 0
     other: list[str] = []
@@ -384,7 +426,8 @@ def _child_triggers(params: dict[str, Any]) -> dict[str, Any]:
             late += 1
             continue
         delays.append(at - end)
-    return {
+    made = clients[0] - 1  # minus the warm-up's; read before the floors below make their own
+    result = {
         "rss_base": base,
         "rss_peak_delta": sampler.peak - base,
         "cpu": cpu,
@@ -394,13 +437,16 @@ def _child_triggers(params: dict[str, Any]) -> dict[str, Any]:
         "finished": finished,
         "late_start": late,
         "other": other,
-        "clients": clients[0] - 1,  # minus the warm-up's
+        "clients": made,
     }
+    _counted(result, counts0, counts1)
+    return result
 
 
 def _client_floors(run: list[str], count: int = 500) -> dict[str, float]:
-    """CPU per bare GET of run details, 10 at a time over keep-alive connections: the floor of a poll
-    with httpx (the hook's client) and, when installed, aiohttp (for comparison)."""
+    """CPU per bare GET of run details, 10 at a time over keep-alive connections: httpx's
+    ``AsyncClient``, the provider's ``DSSAsyncHook.execute`` (httpcore underneath) and, when installed,
+    aiohttp (for comparison)."""
 
     import asyncio
 
@@ -439,7 +485,23 @@ def _client_floors(run: list[str], count: int = 500) -> dict[str, float]:
             await asyncio.gather(*(worker() for _ in range(FLOOR_CONCURRENCY)))
             return (time.process_time() - t0) / count
 
+    async def with_hook() -> float:
+        from dss_provider.hooks.dss_async import DSSAsyncHook
+
+        request = endpoints.get_run_details(run[0], run[1], run[2])
+        async with DSSAsyncHook(retries=1) as hook:
+            await hook.execute(request)
+
+            async def worker() -> None:
+                for _ in range(count // FLOOR_CONCURRENCY):
+                    await hook.execute(request)
+
+            t0 = time.process_time()
+            await asyncio.gather(*(worker() for _ in range(FLOOR_CONCURRENCY)))
+            return (time.process_time() - t0) / count
+
     floors["httpx"] = asyncio.run(with_httpx())
+    floors["DSSAsyncHook"] = asyncio.run(with_hook())
     with contextlib.suppress(ImportError, AttributeError):
         floors["aiohttp"] = asyncio.run(with_aiohttp())
     return floors
@@ -458,6 +520,7 @@ def _child_threads(params: dict[str, Any]) -> dict[str, Any]:
     # Warm up: one client and one wait, so the imports and first-use caches are in the baseline.
     k, s, r = params["warm"]
     dataikuapi.DSSClient(url, key).get_project(k).get_scenario(s).get_run(r).wait_for_completion(no_fail=True)
+    counts0 = _emulator_counts(params)
     gc.collect()
     sampler = _RssSampler()
     base = sampler.sample()
@@ -467,6 +530,7 @@ def _child_threads(params: dict[str, Any]) -> dict[str, Any]:
     began = time.time()
 
     def wait(project: str, scenario: str, run_id: str) -> None:
+        # What a PythonOperator task does: its own client (and requests session) per wait.
         client = dataikuapi.DSSClient(url, key)
         run = client.get_project(project).get_scenario(scenario).get_run(run_id)
         run.wait_for_completion(no_fail=True)
@@ -487,9 +551,10 @@ def _child_threads(params: dict[str, Any]) -> dict[str, Any]:
     while time.monotonic() < deadline and any(t.is_alive() for t in threads[:started]):
         sampler.sample()
         time.sleep(0.25)
-    cpu = time.process_time() - cpu0
+    cpu = time.process_time() - cpu0 - sampler.cpu
+    counts1 = _emulator_counts(params)
     delays = [at - end for at, end in results if end is not None and end >= began]
-    return {
+    result = {
         "rss_base": base,
         "rss_peak_delta": sampler.peak - base,
         "cpu": cpu,
@@ -497,6 +562,8 @@ def _child_threads(params: dict[str, Any]) -> dict[str, Any]:
         "finished": len(results),
         "started": started,
     }
+    _counted(result, counts0, counts1)
+    return result
 
 
 def _child(params: dict[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""DSSAsyncHook: the same DSS requests over ``httpx.AsyncClient``, for triggers.
+"""DSSAsyncHook: the same DSS requests over httpcore (httpx's transport), for triggers.
 
 It executes the request descriptions of :mod:`dss_provider.api.endpoints` and the procedures of
 :mod:`dss_provider.api.procedures`, with the same error mapping and retry policy as :class:`DSSHook`.
@@ -14,14 +14,14 @@ import logging
 import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-
-import tenacity
+from urllib.parse import quote, urlencode
 
 from dss_provider.api import procedures
 from dss_provider.api.endpoints import ApiRequest
 from dss_provider.api.errors import decode_json, error_for_status, parse_retry_after
 from dss_provider.api.retry import backoff_delay, describe_exception, should_retry, transport_error
 from dss_provider.exceptions import DSSConfigurationError, DSSError
+from dss_provider.hooks._async_transport import MAX_CONNECTIONS, _Client, charset_of, header_value
 from dss_provider.hooks.connection import (
     DEFAULT_CONN_ID,
     DSSConnectionConfig,
@@ -30,24 +30,21 @@ from dss_provider.hooks.connection import (
 )
 
 if TYPE_CHECKING:
-    import httpx
+    pass
 
 log = logging.getLogger(__name__)
 
-#: Connections (and requests in flight) per shared client. Small on purpose: every request makes httpcore
-#: scan the pool (a readability syscall per idle connection), so 20 keeps a poll cheap while still
-#: serving hundreds of polls per second (benchmarks/scale.py: 1,000 waits went from 68 ms to 2.3 ms CPU
-#: per poll, p99 end-to-event delay from 54 s to 5.0 s at a 5 s poll interval).
-MAX_CONNECTIONS = 20
+#: Characters left as they are in a request path (httpx's set; ids are validated and quoted already).
+_PATH_SAFE = "/%!$&'()*+,;=:@[]~-._"
+_JSON_CONTENT_TYPE = (b"Content-Type", b"application/json")
 
 
 @dataclass
 class _Shared:
     config: DSSConnectionConfig
-    client: httpx.AsyncClient
+    client: _Client
     users: int = 0
-    #: Requests in flight on this client, at most the pool size: waiting here is O(1), while httpcore's
-    #: pool rescans every queued request on each hand-over (quadratic when thousands of triggers poll).
+    #: Requests in flight on this client, at most the pool size: waiting here is O(1).
     slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_CONNECTIONS))
 
 
@@ -56,6 +53,11 @@ class _Shared:
 _SHARED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Shared]] = (
     weakref.WeakKeyDictionary()
 )
+
+#: Connection fetches in flight, per event loop, by (connection id, retries).
+_FETCHING: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[tuple[str, int | None], asyncio.Future[DSSConnectionConfig]]
+] = weakref.WeakKeyDictionary()
 
 
 def _shared_of_loop() -> dict[str, _Shared]:
@@ -66,14 +68,12 @@ def _shared_of_loop() -> dict[str, _Shared]:
     return shared
 
 
-def _retry_wait(retry_state: tenacity.RetryCallState) -> float:
-    error = retry_state.outcome.exception() if retry_state.outcome else None
-    return backoff_delay(retry_state.attempt_number, error)
-
-
 class DSSAsyncHook:
     """Async DSS access for triggers. Use ``async with DSSAsyncHook(conn_id) as hook:`` or call
     :meth:`release` when done."""
+
+    # One per trigger in a triggerer: no per-instance __dict__.
+    __slots__ = ("_retries", "_shared", "dss_conn_id")
 
     def __init__(self, dss_conn_id: str = DEFAULT_CONN_ID, *, retries: int | None = None) -> None:
         if not isinstance(dss_conn_id, str) or not dss_conn_id:
@@ -95,7 +95,7 @@ class DSSAsyncHook:
             return self._shared
         shared = _shared_of_loop().get(self.dss_conn_id)
         if shared is None or shared.client.is_closed:
-            config = await self._fetch_config()
+            config = await self._fetch_config_once()
             # Another hook of this connection may have created the client while we awaited.
             registry = _shared_of_loop()
             shared = registry.get(self.dss_conn_id)
@@ -117,6 +117,27 @@ class DSSAsyncHook:
                 del registry[self.dss_conn_id]
             await shared.client.aclose()
 
+    async def _fetch_config_once(self) -> DSSConnectionConfig:
+        """:meth:`_fetch_config`, shared by the hooks of this connection that ask at the same time (a
+        triggerer starting thousands of triggers fetches the connection once, not once per trigger)."""
+        loop = asyncio.get_running_loop()
+        pending = _FETCHING.get(loop)
+        if pending is None:
+            pending = _FETCHING[loop] = {}
+        key = (self.dss_conn_id, self._retries)
+        fetch = pending.get(key)
+        if fetch is None:
+            fetch = pending[key] = asyncio.ensure_future(self._fetch_config())
+
+            def done(task: asyncio.Future[DSSConnectionConfig]) -> None:
+                if pending.get(key) is task:
+                    del pending[key]
+                if not task.cancelled():
+                    task.exception()  # retrieved: its waiters (if any are left) raise it
+
+            fetch.add_done_callback(done)
+        return await asyncio.shield(fetch)
+
     async def _fetch_config(self) -> DSSConnectionConfig:
         from airflow.sdk import BaseHook
 
@@ -135,53 +156,73 @@ class DSSAsyncHook:
         return self._shared.config
 
     async def execute(self, request: ApiRequest) -> Any:
-        """Send one request with the shared retry policy; the decoded answer."""
-        shared = await self.acquire()
-        retries = self._retries if self._retries is not None else shared.config.retries
-        retrying = tenacity.AsyncRetrying(
-            stop=tenacity.stop_after_attempt(retries + 1),
-            wait=_retry_wait,
-            retry=tenacity.retry_if_exception(lambda e: should_retry(request, e)),
-            reraise=True,
-        )
-        return await retrying(self._send_once, shared, request)
+        """Send one request with the shared retry policy; the decoded answer.
+
+        Up to ``retries`` more attempts after a failure that :func:`should_retry` accepts, waiting
+        :func:`backoff_delay` (attempt number, error) in between: the policy :class:`DSSHook` follows.
+        """
+        shared = self._shared or await self.acquire()
+        attempt = 1
+        while True:
+            try:
+                return await self._send_once(shared, request)
+            except Exception as err:
+                retries = self._retries if self._retries is not None else shared.config.retries
+                if attempt > retries or not should_retry(request, err):
+                    raise
+                await asyncio.sleep(backoff_delay(attempt, err))
+                attempt += 1
 
     async def _send_once(self, shared: _Shared, request: ApiRequest) -> Any:
-        import httpx
+        import httpcore
 
-        config = shared.config
-        headers = {"Content-Type": "application/json"} if request.has_body else None
+        client = shared.client
+        target = quote(client.prefix + request.path, safe=_PATH_SAFE)
+        if request.query:
+            target += "?" + urlencode(request.query)
+        body = request.body_bytes()
+        headers = client.headers
+        if body is not None:
+            headers = [*headers, _JSON_CONTENT_TYPE, (b"Content-Length", b"%d" % len(body))]
+        elif request.method in ("POST", "PUT", "PATCH"):
+            headers = [*headers, (b"Content-Length", b"0")]
         try:
             async with shared.slots:
-                response = await shared.client.request(
-                    request.method,
-                    config.api_root + request.path,
-                    params=list(request.query) or None,
-                    content=request.body_bytes(),
-                    headers=headers,
+                status, response_headers, content = await client.request(
+                    request.method, target.encode("ascii"), headers, body
                 )
-        except httpx.ConnectError as err:
+        except httpcore.ConnectError as err:
+            api_root = shared.config.api_root
             tls = "certificate" in str(err).lower() or "ssl" in str(err).lower()
             raise transport_error(
-                request, config.api_root, describe_exception(err), maybe_processed=False, tls=tls
+                request, api_root, describe_exception(err), maybe_processed=False, tls=tls
             ) from None
-        except httpx.ConnectTimeout as err:
+        except httpcore.ConnectTimeout as err:
             raise transport_error(
-                request, config.api_root, describe_exception(err), maybe_processed=False
+                request, shared.config.api_root, describe_exception(err), maybe_processed=False
             ) from None
-        except httpx.HTTPError as err:
+        except (
+            httpcore.TimeoutException,
+            httpcore.NetworkError,
+            httpcore.ProtocolError,
+            httpcore.ProxyError,
+            httpcore.UnsupportedProtocol,
+        ) as err:
             raise transport_error(
-                request, config.api_root, describe_exception(err), maybe_processed=True
+                request, shared.config.api_root, describe_exception(err), maybe_processed=True
             ) from None
-        if response.status_code >= 400:
-            error = error_for_status(
-                request, response.status_code, response.text, response.headers.get("Content-Type", "")
-            )
-            error.retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        kind = request.response
+        if status < 400 and kind == "bytes":
+            return content
+        content_type = header_value(response_headers, b"content-type")
+        text = content.decode(charset_of(content_type), errors="replace")
+        if status >= 400:
+            error = error_for_status(request, status, text, content_type)
+            error.retry_after = parse_retry_after(header_value(response_headers, b"retry-after") or None)
             raise error
-        if request.response == "json":
-            return decode_json(request, response.status_code, response.text)
-        return response.content if request.response == "bytes" else response.text
+        if kind == "json":
+            return decode_json(request, status, text)
+        return text
 
     async def run_procedure(self, procedure: procedures.Procedure) -> Any:
         """Drive a sans-IO procedure, like :meth:`DSSHook.run_procedure`."""
@@ -198,30 +239,8 @@ class DSSAsyncHook:
             return stop.value
 
 
-def _make_client(config: DSSConnectionConfig) -> httpx.AsyncClient:
-    import httpx
-
-    verify: Any = config.verify
-    if isinstance(verify, str) and not config.client_cert:
-        import ssl
-
-        verify = ssl.create_default_context(cafile=verify)  # httpx deprecates verify=<path>
-    if config.client_cert:
-        import ssl
-
-        context = ssl.create_default_context(cafile=config.verify if isinstance(config.verify, str) else None)
-        if config.verify is False:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        cert = config.client_cert
-        context.load_cert_chain(*(cert if isinstance(cert, tuple) else (cert,)))
-        verify = context
-    return httpx.AsyncClient(
-        headers=config.headers(),
-        verify=verify,
-        timeout=httpx.Timeout(config.timeout),
-        limits=httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS),
-    )
+def _make_client(config: DSSConnectionConfig) -> _Client:
+    return _Client(config)
 
 
 async def _amask(secret: str) -> None:

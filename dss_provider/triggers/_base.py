@@ -286,15 +286,15 @@ class _DSSWaitTrigger(BaseTrigger):
         )
 
     def _summarize(self, hook: DSSAsyncHook, **sources: Any) -> dict[str, Any]:
-        return dict(
-            summarize_run(
-                project_key=self.project_key,
-                scenario_id=self.scenario_id,
-                base_url=hook.config.web_url,
-                trigger_params=getattr(self, "trigger_params", None),
-                **sources,
-            )
+        # summarize_run builds a new plain dict (RunSummary is a TypedDict): no copy needed.
+        summary: dict[str, Any] = summarize_run(  # type: ignore[assignment]
+            project_key=self.project_key,
+            scenario_id=self.scenario_id,
+            base_url=hook.config.web_url,
+            trigger_params=getattr(self, "trigger_params", None),
+            **sources,
         )
+        return summary
 
     def _cancelled_event(self, state: procedures.FireState) -> dict[str, Any]:
         return self._event(

@@ -236,16 +236,17 @@ class DSSScenarioRunTrigger(_DSSWaitTrigger):
         assert self._run_id is not None
         run_id = self._run_id
         schedule = PollSchedule(self.poll_interval, self.max_poll_interval, self.expected_duration)
-        started = {"at": time.time()}
+        started_at = time.time()
+        # One request description for the whole wait (it is immutable): no per-poll validation/quoting.
+        request = endpoints.get_run_details(self.project_key, self.scenario_id, run_id)
 
         async def poll() -> dict[str, Any] | None:
-            details = await hook.execute(
-                endpoints.get_run_details(self.project_key, self.scenario_id, run_id)
-            )
+            nonlocal started_at
+            details = await hook.execute(request)
             details = details if isinstance(details, dict) else {}
             run = details.get("scenarioRun") or {}
             if run.get("start"):
-                started["at"] = float(run["start"]) / 1000.0
+                started_at = float(run["start"]) / 1000.0
             summary = self._summarize(hook, details=details)
             self._last_run = summary
             if not run_is_finished(run):
@@ -268,7 +269,7 @@ class DSSScenarioRunTrigger(_DSSWaitTrigger):
         return await self._poll_until(
             poll,
             schedule,
-            lambda: time.time() - started["at"],
+            lambda: time.time() - started_at,
             f"run {run_id} of {self.project_key}.{self.scenario_id}",
         )
 

@@ -1,4 +1,4 @@
-"""DSSAsyncHook (httpx, triggerer side): same requests, same errors, same retries, shared client."""
+"""DSSAsyncHook (triggerer side): same requests, same errors, same retries, shared client."""
 
 from __future__ import annotations
 
@@ -168,3 +168,20 @@ async def test_unreachable_host(monkeypatch: pytest.MonkeyPatch) -> None:
             DSSConnectionError, match=f"Could not get an answer from DSS at http://127.0.0.1:{port}"
         ):
             await hook.execute(endpoints.list_projects())
+
+
+async def test_environment_proxy_is_applied_and_no_proxy_honoured(
+    emu: DSSEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With HTTP(S)_PROXY set, requests go through httpx, which applies the proxy and NO_PROXY."""
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    async with DSSAsyncHook(retries=0) as hook:
+        status = await hook.execute(endpoints.get_light_status("DEMO", "BUILD_SALES"))
+        assert status["id"] == "BUILD_SALES"
+        with pytest.raises(DSSNotFoundError, match="scenario NOPE"):
+            await hook.execute(endpoints.get_light_status("DEMO", "NOPE"))
+    monkeypatch.setenv("NO_PROXY", "")
+    async with DSSAsyncHook(retries=0) as hook:
+        with pytest.raises(DSSConnectionError, match="Could not get an answer from DSS"):
+            await hook.execute(endpoints.get_light_status("DEMO", "BUILD_SALES"))
