@@ -20,6 +20,9 @@ from dss_provider.exceptions import DSSConfigurationError
 
 DEFAULT_POLL_INTERVAL = 2.0
 DEFAULT_MAX_POLL_INTERVAL = 60.0
+#: Polling of a trigger fire (DSS turns a manual fire into a run within seconds).
+DEFAULT_FIRE_POLL_INTERVAL = 1.0
+DEFAULT_FIRE_MAX_POLL_INTERVAL = 10.0
 _GROWTH = 0.1
 _JITTER = 0.1
 #: Runs are expected to end within +/- this fraction of the expected duration.

@@ -42,6 +42,7 @@ from dss_provider.operators._common import (
 from dss_provider.operators._fetch import DSSGetScenarioRunLogOperator, DSSGetScenarioRunReportOperator
 from dss_provider.operators._run_base import _DSSRunScenarioBase
 from dss_provider.triggers import events
+from dss_provider.triggers.events import exception_from_event
 
 __all__ = [
     "DSSAbortScenarioOperator",
@@ -163,8 +164,6 @@ class DSSRunScenarioOperator(ResumableJobMixin, _DSSRunScenarioBase):
                 str(event.get("message") or "DSS cancelled the trigger fire."),
                 target=self._target(**self._fire_ids(state)),
             )
-        from dss_provider.triggers.scenario import exception_from_event
-
         raise exception_from_event(event)
 
     def execute_after_blocking_run(
@@ -182,8 +181,6 @@ class DSSRunScenarioOperator(ResumableJobMixin, _DSSRunScenarioBase):
                 target=self._target(event.get("run_id")),
             )
         if event["status"] == events.ERROR:
-            from dss_provider.triggers.scenario import exception_from_event
-
             raise exception_from_event(event)
         self.log.info(
             "%s ended (%s); firing the scenario now", blocking, event.get("outcome") or event["status"]

@@ -36,7 +36,13 @@ from dss_provider.api.models import (
     run_outcome,
     summarize_run,
 )
-from dss_provider.api.polling import DEFAULT_MAX_POLL_INTERVAL, DEFAULT_POLL_INTERVAL, check_positive
+from dss_provider.api.polling import (
+    DEFAULT_FIRE_MAX_POLL_INTERVAL,
+    DEFAULT_FIRE_POLL_INTERVAL,
+    DEFAULT_MAX_POLL_INTERVAL,
+    DEFAULT_POLL_INTERVAL,
+    check_positive,
+)
 from dss_provider.api.retry import is_transient
 from dss_provider.checks import check_id_early, check_rendered_id
 from dss_provider.exceptions import (
@@ -48,15 +54,9 @@ from dss_provider.exceptions import (
 )
 from dss_provider.hooks.connection import DEFAULT_CONN_ID
 from dss_provider.hooks.dss import DSSHook
+from dss_provider.hooks.waiting import DEFAULT_MAX_CONSECUTIVE_FAILURES
 from dss_provider.triggers import events
-from dss_provider.triggers.scenario import (
-    DEFAULT_FIRE_MAX_POLL_INTERVAL,
-    DEFAULT_FIRE_POLL_INTERVAL,
-    DEFAULT_MAX_CONSECUTIVE_FAILURES,
-    DSSScenarioRunTrigger,
-    DSSTriggerFireTrigger,
-    exception_from_event,
-)
+from dss_provider.triggers.events import exception_from_event
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -296,6 +296,8 @@ class DSSTriggerFireSensor(_DSSSensor):
         return PokeReturnValue(False)
 
     def _make_trigger(self, end_time: float) -> BaseTrigger:
+        from dss_provider.triggers.scenario import DSSTriggerFireTrigger
+
         return DSSTriggerFireTrigger(
             project_key=self.project_key,
             scenario_id=self.scenario_id,
@@ -427,6 +429,8 @@ class DSSScenarioRunSensor(_DSSSensor):
         return PokeReturnValue(True, self._result(outcome, summary, first_error_details(details)))
 
     def _make_trigger(self, end_time: float) -> BaseTrigger:
+        from dss_provider.triggers.scenario import DSSScenarioRunTrigger
+
         return DSSScenarioRunTrigger(
             project_key=self.project_key,
             scenario_id=self.scenario_id,

@@ -31,9 +31,6 @@ from dss_provider.triggers import events
 
 #: Retries of one request inside the async hook; the trigger's own failure budget governs beyond that.
 TRIGGER_REQUEST_RETRIES = 1
-#: Polling of a trigger fire (DSS turns a manual fire into a run within seconds).
-DEFAULT_FIRE_POLL_INTERVAL = 1.0
-DEFAULT_FIRE_MAX_POLL_INTERVAL = 10.0
 #: How long ``on_kill`` waits for a pending fire to become a run it can abort.
 ON_KILL_FIRE_WAIT = 10.0
 

@@ -16,9 +16,12 @@ Every event also carries ``project_key``, ``scenario_id``, ``trigger_id``, ``tri
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dss_provider.exceptions import DSSTriggerEventError
+
+if TYPE_CHECKING:
+    from dss_provider.exceptions import DSSError
 
 RUN_STARTED = "run_started"
 CANCELLED = "cancelled"
@@ -72,3 +75,31 @@ def validate_event(event: object, allowed: frozenset[str], *, task: str) -> dict
             f"{task} got a {status!r} trigger event without {', '.join(missing)}: {event!r}"
         )
     return event
+
+
+def exception_from_event(event: dict[str, Any]) -> DSSError:
+    """The provider exception an ``error`` event stands for (``error_class`` names it)."""
+    from dss_provider import exceptions
+    from dss_provider.exceptions import (
+        DSSAPIError,
+        DSSConfigurationError,
+        DSSConnectionError,
+        DSSError,
+        DSSTarget,
+    )
+
+    name = str(event.get("error_class") or "")
+    message = str(event.get("message") or "the DSS trigger reported an error without a message")
+    cls = DSSConnectionError if name == "DSSTransportError" else getattr(exceptions, name, None)
+    target = DSSTarget(
+        project_key=event.get("project_key"),
+        scenario_id=event.get("scenario_id"),
+        run_id=event.get("run_id"),
+        trigger_id=event.get("trigger_id"),
+        trigger_run_id=event.get("trigger_run_id"),
+    )
+    if isinstance(cls, type) and issubclass(cls, DSSAPIError):
+        return cls(message, http_status=event.get("http_status"), target=target)
+    if cls in (DSSConfigurationError, DSSConnectionError, DSSError):
+        return cls(message)
+    return DSSError(message)

@@ -34,6 +34,8 @@ from dss_provider.api.models import (
     run_outcome,
 )
 from dss_provider.api.polling import (
+    DEFAULT_FIRE_MAX_POLL_INTERVAL,
+    DEFAULT_FIRE_POLL_INTERVAL,
     DEFAULT_MAX_POLL_INTERVAL,
     DEFAULT_POLL_INTERVAL,
     PollSchedule,
@@ -42,24 +44,20 @@ from dss_provider.api.polling import (
 from dss_provider.api.retry import is_transient
 from dss_provider.checks import check_bool
 from dss_provider.exceptions import (
-    DSSAPIError,
     DSSConfigurationError,
-    DSSConnectionError,
     DSSError,
-    DSSTarget,
 )
 from dss_provider.hooks.connection import DEFAULT_CONN_ID
 from dss_provider.hooks.dss_async import DSSAsyncHook
 from dss_provider.hooks.waiting import DEFAULT_MAX_CONSECUTIVE_FAILURES
 from dss_provider.triggers import events
 from dss_provider.triggers._base import (
-    DEFAULT_FIRE_MAX_POLL_INTERVAL,
-    DEFAULT_FIRE_POLL_INTERVAL,
     ON_KILL_FIRE_WAIT,
     TRIGGER_REQUEST_RETRIES,
     _DSSWaitTrigger,
     _iso,
 )
+from dss_provider.triggers.events import exception_from_event
 
 
 class DSSTriggerFireTrigger(_DSSWaitTrigger):
@@ -325,27 +323,6 @@ class DSSScenarioRunTrigger(_DSSWaitTrigger):
             if state.status == "cancelled" or time.monotonic() >= deadline:
                 return None
             await asyncio.sleep(min(self.poll_interval, 1.0))
-
-
-def exception_from_event(event: dict[str, Any]) -> DSSError:
-    """The provider exception an ``error`` event stands for (``error_class`` names it)."""
-    from dss_provider import exceptions
-
-    name = str(event.get("error_class") or "")
-    message = str(event.get("message") or "the DSS trigger reported an error without a message")
-    cls = DSSConnectionError if name == "DSSTransportError" else getattr(exceptions, name, None)
-    target = DSSTarget(
-        project_key=event.get("project_key"),
-        scenario_id=event.get("scenario_id"),
-        run_id=event.get("run_id"),
-        trigger_id=event.get("trigger_id"),
-        trigger_run_id=event.get("trigger_run_id"),
-    )
-    if isinstance(cls, type) and issubclass(cls, DSSAPIError):
-        return cls(message, http_status=event.get("http_status"), target=target)
-    if cls in (DSSConfigurationError, DSSConnectionError, DSSError):
-        return cls(message)
-    return DSSError(message)
 
 
 __all__ = ["DSSScenarioRunTrigger", "DSSTriggerFireTrigger", "exception_from_event", "is_transient"]
