@@ -68,7 +68,7 @@ FLOOR_CONCURRENCY = 10
 def _poll_interval(ctx: Context, n: int) -> tuple[float, str]:
     """The trigger's poll interval for N waits: the default unless the emulator cannot keep up."""
     default = SMOKE_POLL if ctx.smoke else DEFAULT_POLL
-    what = "smoke poll interval" if ctx.smoke else "default poll interval"
+    what = "smoke poll interval" if ctx.smoke else "poll interval of the scale run"
     capacity = ctx.shared.get("emulator_rps_details")
     if not capacity:
         return default, f"{what} (emulator capacity not measured)"
