@@ -441,7 +441,16 @@ class DSSScenarioRunSensor(_DSSSensor):
             end_time=end_time,
             abort_on_kill=False,
             max_consecutive_failures=self.max_consecutive_failures,
+            expected_duration=self._expected_duration(),
         )
+
+    def _expected_duration(self) -> float | None:
+        """The scenario's recent average duration, for the trigger's adaptive polling (best effort)."""
+        try:
+            return self.hook.get_expected_duration(self.project_key, self.scenario_id)
+        except DSSError as err:
+            self.log.debug("No expected duration for %s: %s", self._target().describe(), err)
+            return None
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume from :class:`DSSScenarioRunTrigger`: the run dict, or the failure the event reports."""

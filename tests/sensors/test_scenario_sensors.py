@@ -390,3 +390,18 @@ def test_templated_ids_are_accepted_then_checked_once_rendered(dss: DSSEmulator)
     with pytest.raises(DSSConfigurationError, match="chain a DSSTriggerFireSensor first"):
         sensor.execute({})
     assert dss.stats()["requests_total"] == 0
+
+
+def test_run_sensor_passes_the_recent_duration_to_the_trigger(dss: DSSEmulator, hook: DSSHook) -> None:
+    """Adaptive polling: the deferred wait knows how long this scenario's runs usually take."""
+    dss.speed = 20.0
+    first = wait_run_id(hook, "BUILD_SALES", fire(hook, "BUILD_SALES"))
+    done = wait_finished(hook, "BUILD_SALES", first)["scenarioRun"]
+    expected = (done["end"] - done["start"]) / 1000.0
+    run_id = wait_run_id(hook, "BUILD_SALES", fire(hook, "BUILD_SALES"))
+    with pytest.raises(TaskDeferred) as deferred:
+        run_sensor("BUILD_SALES", run_id, deferrable=True, timeout=30).execute({})
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, DSSScenarioRunTrigger)
+    assert trigger.expected_duration == pytest.approx(expected, abs=0.01)
+    run_trigger_inline(deferred.value)
