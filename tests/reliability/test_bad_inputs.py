@@ -9,12 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import datetime
-import http.server
-import ipaddress
 import json
-import ssl
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +28,7 @@ from dss_provider.operators.scenario import (
 )
 from dss_provider.sensors.scenario import DSSScenarioRunSensor, DSSTriggerFireSensor
 from dss_provider.triggers.scenario import DSSScenarioRunTrigger, DSSTriggerFireTrigger, exception_from_event
+from tests.tls_server import TLSServer
 
 from .conftest import Recorder
 from .helpers import API_KEY, collect_events, keep_context, make_context, unclear_reason
@@ -42,75 +38,6 @@ pytestmark = pytest.mark.timeout(30)
 UNKNOWN_RUN = "2020-01-01-00-00-00-000"
 #: A bad input must fail (or be handled) within this many seconds.
 LIMIT = 15.0
-
-
-# --- a small HTTPS server (self-signed) for the TLS and http/https mix-up cases ---------------------
-
-
-class TLSServer:
-    def __init__(self, tmp_path: Path) -> None:
-        cert, key = _self_signed(tmp_path)
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(cert, key)
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                body = b"[]"
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            do_POST = do_GET
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
-        self.server.handle_error = lambda *a: None  # type: ignore[method-assign]
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-def _self_signed(tmp_path: Path) -> tuple[str, str]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = tmp_path / "dss.crt", tmp_path / "dss.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    return str(cert_path), str(key_path)
-
-
-# --- the environment a case runs in ------------------------------------------------------------------
 
 
 class Env:
@@ -149,7 +76,7 @@ class Env:
     @property
     def tls(self) -> TLSServer:
         if self._tls is None:
-            self._tls = TLSServer(self.tmp_path)
+            self._tls = TLSServer(self.tmp_path).start()
         return self._tls
 
     def close(self) -> None:

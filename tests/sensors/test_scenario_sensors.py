@@ -30,8 +30,7 @@ from dss_provider.hooks.dss import DSSHook
 from dss_provider.sensors.scenario import DEFER_TIMEOUT_GRACE, DSSScenarioRunSensor, DSSTriggerFireSensor
 from dss_provider.triggers import events
 from dss_provider.triggers.scenario import DSSScenarioRunTrigger, DSSTriggerFireTrigger
-
-from .conftest import fire, wait_finished, wait_run_id
+from tests.dss_support import fire, wait_finished, wait_run_id
 
 FAST = {"poke_interval": 0.02, "poll_interval": 0.02, "max_poll_interval": 0.1, "timeout": 10}
 

@@ -1,0 +1,71 @@
+"""Fixtures and helpers shared by the sensor and trigger tests: the session emulator (reset per test)
+run fast, fast request retries, and waits on the emulator's runs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from dss_provider.api import retry
+from dss_provider.emulator.server import DSSEmulator
+from dss_provider.hooks import dss_async
+from dss_provider.hooks.dss import DSSHook
+
+#: BUILD_SALES takes 6 s of scripted time: 0.12 s here; LONG_REFRESH (60 s) 1.2 s.
+SPEED = 50.0
+
+
+@pytest.fixture(autouse=True)
+def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Request retries inside the hooks wait milliseconds, not seconds."""
+    monkeypatch.setattr(retry, "BACKOFF_BASE", 0.01)
+    monkeypatch.setattr(retry, "BACKOFF_MAX", 0.05)
+
+
+@pytest.fixture
+def dss(dss_emulator: DSSEmulator) -> Iterator[DSSEmulator]:
+    """A fresh demo DSS at SPEED; AIRFLOW_CONN_DATAIKU_DSS_DEFAULT points at it."""
+    dss_emulator.speed = SPEED
+    yield dss_emulator
+    dss_emulator.faults.clear()
+    # Every trigger of a test must have left the shared async client.
+    assert not dss_async.open_clients(), f"shared DSS clients left open: {dss_async.open_clients()}"
+
+
+@pytest.fixture
+def hook(dss: DSSEmulator) -> Iterator[DSSHook]:
+    """A worker-side hook, to fire and inspect runs the way an operator would."""
+    h = DSSHook(retries=2)
+    yield h
+    h.close()
+
+
+def fire(hook: DSSHook, scenario_id: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Fire a DEMO scenario; the raw trigger fire."""
+    return dict(hook.fire_scenario("DEMO", scenario_id, params).trigger_fire)
+
+
+def wait_run_id(hook: DSSHook, scenario_id: str, fire_: dict[str, Any], timeout: float = 5.0) -> str:
+    """Block until the fire has started a run; its id."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = hook.resolve_fire("DEMO", scenario_id, fire_["trigger"]["id"], fire_["runId"])
+        if state.status == "run" and state.run:
+            return str(state.run["runId"])
+        assert state.status == "pending", state
+        time.sleep(0.01)
+    raise AssertionError("the fire did not start a run")
+
+
+def wait_finished(hook: DSSHook, scenario_id: str, run_id: str, timeout: float = 10.0) -> dict[str, Any]:
+    """Block until the run has finished; its details."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        details = hook.get_run_details("DEMO", scenario_id, run_id)
+        if (details.get("scenarioRun") or {}).get("result"):
+            return details
+        time.sleep(0.02)
+    raise AssertionError("the run did not finish")
