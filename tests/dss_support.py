@@ -14,6 +14,23 @@ from dss_provider.emulator.server import DSSEmulator
 from dss_provider.hooks import dss_async
 from dss_provider.hooks.dss import DSSHook
 
+#: The keys of the run dict every run task returns (the public XCom contract), and of each step in it.
+RUN_KEYS = {
+    "project_key",
+    "scenario_id",
+    "trigger_id",
+    "trigger_run_id",
+    "run_id",
+    "outcome",
+    "start",
+    "end",
+    "duration",
+    "url",
+    "trigger_params",
+    "steps",
+}
+STEP_KEYS = {"id", "name", "type", "outcome", "start", "end", "job_ids", "error"}
+
 #: BUILD_SALES takes 6 s of scripted time: 0.12 s here; LONG_REFRESH (60 s) 1.2 s.
 SPEED = 50.0
 

@@ -18,9 +18,6 @@ from dss_provider.exceptions import DSSConfigurationError, DSSTarget
 
 ResponseKind = Literal["json", "text", "bytes"]
 
-#: Path prefixes DSS serves its public API under; the official client uses the first.
-API_PREFIX = "/dip/publicapi"
-
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
 

@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from tests.dss_support import RUN_KEYS
+
 pytestmark = pytest.mark.timeout(240)
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "example_dags"
@@ -29,21 +31,8 @@ EXAMPLE_DAG_IDS = {
     "dss_failure_log_and_report",
     "dss_mapped_scenarios",
 }
+
 RUN_ID = re.compile(r"^\d{4}-\d\d-\d\d-\d\d-\d\d-\d\d-\d{3}$")
-RUN_KEYS = {
-    "project_key",
-    "scenario_id",
-    "trigger_id",
-    "trigger_run_id",
-    "run_id",
-    "outcome",
-    "start",
-    "end",
-    "duration",
-    "url",
-    "trigger_params",
-    "steps",
-}
 
 
 def _counters(dss: Any, scenario: str, project: str = "DEMO") -> dict[str, Any]:

@@ -9,23 +9,8 @@ import pytest
 from dss_provider.exceptions import DSSScenarioRunFailed
 from dss_provider.links.scenario import DSSScenarioRunLink
 from dss_provider.operators.scenario import DSSRunScenarioOperator
+from tests.dss_support import RUN_KEYS, STEP_KEYS
 from tests.operators.conftest import counters, make_context, run_deferrable
-
-SUMMARY_KEYS = {
-    "project_key",
-    "scenario_id",
-    "trigger_id",
-    "trigger_run_id",
-    "run_id",
-    "outcome",
-    "start",
-    "end",
-    "duration",
-    "url",
-    "trigger_params",
-    "steps",
-}
-STEP_KEYS = {"id", "name", "type", "outcome", "start", "end", "job_ids", "error"}
 
 
 def _op(scenario: str = "BUILD_SALES", **kwargs: Any) -> DSSRunScenarioOperator:
@@ -42,7 +27,7 @@ def test_success_returns_the_run_dict_and_pushes_xcom(dss, context, deferrable):
     op = _op(deferrable=deferrable, trigger_params={"region": "EU", "limit": 3})
     result = _run(op, context)
 
-    assert set(result) == SUMMARY_KEYS
+    assert set(result) == RUN_KEYS
     assert result["outcome"] == "SUCCESS"
     assert result["project_key"] == "DEMO" and result["scenario_id"] == "BUILD_SALES"
     assert result["trigger_id"] == "manual" and result["trigger_run_id"]
@@ -98,7 +83,7 @@ def test_worker_logs_each_step_start_and_end(dss, context, capsys):
 
 def test_fire_and_return(dss, context):
     result = _op(wait_for_completion=False).execute(context)
-    assert set(result) == SUMMARY_KEYS
+    assert set(result) == RUN_KEYS
     assert result["trigger_id"] == "manual" and result["trigger_run_id"]
     assert result["run_id"] is None and result["outcome"] is None and result["steps"] == []
     assert result["start"] is None and result["end"] is None and result["duration"] is None

@@ -198,3 +198,18 @@ def call(fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, BaseException | None,
     except Exception as err:
         return None, err, time.monotonic() - started
     return result, None, time.monotonic() - started
+
+
+#: Every fault kind the emulator injects, with what the error must name when it does not clear.
+KINDS: dict[str, tuple[dict[str, Any], str]] = {
+    "500": ({"kind": "status", "status": 500}, "HTTP 500"),
+    "502": ({"kind": "status", "status": 502}, "HTTP 502"),
+    "503": ({"kind": "status", "status": 503}, "HTTP 503"),
+    "504": ({"kind": "status", "status": 504}, "HTTP 504"),
+    "429": ({"kind": "status", "status": 429, "retry_after": 1}, "HTTP 429"),
+    "reset": ({"kind": "drop"}, "Could not get an answer"),
+    "html": ({"kind": "html", "status": 502}, "HTML"),
+    "truncated": ({"kind": "truncated"}, "not valid JSON"),
+    "non_json": ({"kind": "non_json"}, "not valid JSON"),
+    "slow": ({"kind": "latency", "latency": 1.4}, "timed out"),
+}

@@ -18,22 +18,18 @@ from dss_provider.operators.scenario import (
 )
 
 from .conftest import Recorder
-from .helpers import aborted_runs, call, counters, keep_context, make_context, run_deferred, unclear_reason
+from .helpers import (
+    KINDS,
+    aborted_runs,
+    call,
+    counters,
+    keep_context,
+    make_context,
+    run_deferred,
+    unclear_reason,
+)
 
 pytestmark = pytest.mark.timeout(60)
-
-KINDS: dict[str, tuple[dict[str, Any], str]] = {
-    "500": ({"kind": "status", "status": 500}, "HTTP 500"),
-    "502": ({"kind": "status", "status": 502}, "HTTP 502"),
-    "503": ({"kind": "status", "status": 503}, "HTTP 503"),
-    "504": ({"kind": "status", "status": 504}, "HTTP 504"),
-    "429": ({"kind": "status", "status": 429, "retry_after": 1}, "HTTP 429"),
-    "reset": ({"kind": "drop"}, "Could not get an answer"),
-    "html": ({"kind": "html", "status": 502}, "HTML"),
-    "truncated": ({"kind": "truncated"}, "not valid JSON"),
-    "non_json": ({"kind": "non_json"}, "not valid JSON"),
-    "slow": ({"kind": "latency", "latency": 1.4}, "timed out"),
-}
 
 
 def run_op(scenario: str = "TESTS_SMOKE", **kwargs: Any) -> DSSRunScenarioOperator:

@@ -22,25 +22,12 @@ from dss_provider.hooks import waiting
 from dss_provider.hooks.dss import DSSHook
 
 from .conftest import Recorder
-from .helpers import CONN_ID, RETRIES, aborted_runs, call, connection_json, counters, unclear_reason
+from .helpers import CONN_ID, KINDS, RETRIES, aborted_runs, call, connection_json, counters, unclear_reason
 
 pytestmark = pytest.mark.timeout(60)
 
 FAST = PollSchedule(poll_interval=0.05, max_interval=0.2)
 
-#: Every fault kind the emulator injects, with what the error must name when it does not clear.
-KINDS: dict[str, tuple[dict[str, Any], str]] = {
-    "500": ({"kind": "status", "status": 500}, "HTTP 500"),
-    "502": ({"kind": "status", "status": 502}, "HTTP 502"),
-    "503": ({"kind": "status", "status": 503}, "HTTP 503"),
-    "504": ({"kind": "status", "status": 504}, "HTTP 504"),
-    "429": ({"kind": "status", "status": 429, "retry_after": 1}, "HTTP 429"),
-    "reset": ({"kind": "drop"}, "Could not get an answer"),
-    "html": ({"kind": "html", "status": 502}, "HTML"),
-    "truncated": ({"kind": "truncated"}, "not valid JSON"),
-    "non_json": ({"kind": "non_json"}, "not valid JSON"),
-    "slow": ({"kind": "latency", "latency": 1.4}, "timed out"),
-}
 #: Routes of a worker-side run: fire, wait for the fire, wait for the run, then its log and report.
 ROUTES = ("run", "get_run_for_trigger", "run_details", "log", "report")
 #: Kinds that do not apply: a truncated/non-JSON log or report is text/bytes, not JSON.
