@@ -74,11 +74,11 @@ class _DSSWaitTrigger(BaseTrigger):
         super().__init__()
         self.project_key = endpoints.check_id(project_key, "project_key")
         self.scenario_id = endpoints.check_id(scenario_id, "scenario_id")
-        self.trigger_id = None if trigger_id is None else endpoints.check_id(trigger_id, "trigger_id")
-        self.trigger_run_id = (
+        self.dss_trigger_id = None if trigger_id is None else endpoints.check_id(trigger_id, "trigger_id")
+        self.dss_trigger_run_id = (
             None if trigger_run_id is None else endpoints.check_id(trigger_run_id, "trigger_run_id")
         )
-        if (self.trigger_id is None) != (self.trigger_run_id is None):
+        if (self.dss_trigger_id is None) != (self.dss_trigger_run_id is None):
             raise DSSConfigurationError(
                 "trigger_id and trigger_run_id identify a trigger fire together: give both or neither "
                 f"(got trigger_id={trigger_id!r}, trigger_run_id={trigger_run_id!r})."
@@ -130,6 +130,10 @@ class _DSSWaitTrigger(BaseTrigger):
                 "Could not release the DSS client of %s", self._target().describe(), exc_info=True
             )
 
+    def _fire_name(self) -> str:
+        """``trigger_id/trigger_run_id`` of the DSS trigger fire, for messages."""
+        return f"{self.dss_trigger_id}/{self.dss_trigger_run_id}"
+
     # --- events --------------------------------------------------------------------------------
 
     def _target(self) -> DSSTarget:
@@ -137,8 +141,8 @@ class _DSSWaitTrigger(BaseTrigger):
             project_key=self.project_key,
             scenario_id=self.scenario_id,
             run_id=self._run_id,
-            trigger_id=self.trigger_id,
-            trigger_run_id=self.trigger_run_id,
+            trigger_id=self.dss_trigger_id,
+            trigger_run_id=self.dss_trigger_run_id,
         )
 
     def _event(self, status: str, message: str, **fields: Any) -> dict[str, Any]:
@@ -146,8 +150,8 @@ class _DSSWaitTrigger(BaseTrigger):
         base: dict[str, Any] = {
             "project_key": self.project_key,
             "scenario_id": self.scenario_id,
-            "trigger_id": self.trigger_id or known.get("trigger_id"),
-            "trigger_run_id": self.trigger_run_id or known.get("trigger_run_id"),
+            "trigger_id": self.dss_trigger_id or known.get("trigger_id"),
+            "trigger_run_id": self.dss_trigger_run_id or known.get("trigger_run_id"),
             "run_id": self._run_id,
         }
         base.update(fields)
@@ -257,11 +261,13 @@ class _DSSWaitTrigger(BaseTrigger):
         return delay
 
     async def _poll_fire(self, hook: DSSAsyncHook) -> procedures.FireState:
-        assert self.trigger_id is not None and self.trigger_run_id is not None
+        assert self.dss_trigger_id is not None and self.dss_trigger_run_id is not None
         state: procedures.FireState = await hook.run_procedure(
-            procedures.resolve_fire(self.project_key, self.scenario_id, self.trigger_id, self.trigger_run_id)
+            procedures.resolve_fire(
+                self.project_key, self.scenario_id, self.dss_trigger_id, self.dss_trigger_run_id
+            )
         )
-        self._last_answer = f"trigger fire {self.trigger_id}/{self.trigger_run_id} is {state.status}"
+        self._last_answer = f"trigger fire {self._fire_name()} is {state.status}"
         return state
 
     async def _wait_for_fire(self, hook: DSSAsyncHook, schedule: PollSchedule) -> procedures.FireState:
@@ -279,7 +285,7 @@ class _DSSWaitTrigger(BaseTrigger):
             poll,
             schedule,
             lambda: time.time() - started,
-            f"trigger fire {self.trigger_id}/{self.trigger_run_id} of {self.project_key}.{self.scenario_id}",
+            f"trigger fire {self._fire_name()} of {self.project_key}.{self.scenario_id}",
         )
 
     def _summarize(self, hook: DSSAsyncHook, **sources: Any) -> dict[str, Any]:
@@ -296,7 +302,7 @@ class _DSSWaitTrigger(BaseTrigger):
     def _cancelled_event(self, state: procedures.FireState) -> dict[str, Any]:
         return self._event(
             events.CANCELLED,
-            f"DSS cancelled trigger fire {self.trigger_id}/{self.trigger_run_id} of "
+            f"DSS cancelled trigger fire {self.dss_trigger_id}/{self.dss_trigger_run_id} of "
             f"{self.project_key}.{self.scenario_id}: no run was started (the scenario was probably "
             "already running, or the fire was aborted).",
             fire=state.fire,

@@ -108,8 +108,8 @@ class DSSTriggerFireTrigger(_DSSWaitTrigger):
         return {
             "project_key": self.project_key,
             "scenario_id": self.scenario_id,
-            "trigger_id": self.trigger_id,
-            "trigger_run_id": self.trigger_run_id,
+            "trigger_id": self.dss_trigger_id,
+            "trigger_run_id": self.dss_trigger_run_id,
             "dss_conn_id": self.dss_conn_id,
             "poll_interval": self.poll_interval,
             "max_poll_interval": self.max_poll_interval,
@@ -119,7 +119,7 @@ class DSSTriggerFireTrigger(_DSSWaitTrigger):
 
     def _timeout_message(self) -> str:
         return (
-            f"Trigger fire {self.trigger_id}/{self.trigger_run_id} of {self.project_key}."
+            f"Trigger fire {self.dss_trigger_id}/{self.dss_trigger_run_id} of {self.project_key}."
             f"{self.scenario_id} neither started a run nor was cancelled before the deadline "
             f"({_iso(self.end_time)})."
         )
@@ -132,7 +132,7 @@ class DSSTriggerFireTrigger(_DSSWaitTrigger):
             return self._cancelled_event(state)
         return self._event(
             events.RUN_STARTED,
-            f"Trigger fire {self.trigger_id}/{self.trigger_run_id} of {self.project_key}.{self.scenario_id} "
+            f"Trigger fire {self._fire_name()} of {self.project_key}.{self.scenario_id} "
             f"started run {self._run_id}.",
             run=self._last_run,
         )
@@ -182,7 +182,7 @@ class DSSScenarioRunTrigger(_DSSWaitTrigger):
             end_time=end_time,
             max_consecutive_failures=max_consecutive_failures,
         )
-        if self.run_id is None and self.trigger_id is None:
+        if self.run_id is None and self.dss_trigger_id is None:
             raise DSSConfigurationError(
                 "DSSScenarioRunTrigger needs the run_id, or the trigger fire (trigger_id and trigger_run_id) "
                 "that starts the run."
@@ -198,8 +198,8 @@ class DSSScenarioRunTrigger(_DSSWaitTrigger):
             "project_key": self.project_key,
             "scenario_id": self.scenario_id,
             "run_id": self.run_id,
-            "trigger_id": self.trigger_id,
-            "trigger_run_id": self.trigger_run_id,
+            "trigger_id": self.dss_trigger_id,
+            "trigger_run_id": self.dss_trigger_run_id,
             "dss_conn_id": self.dss_conn_id,
             "poll_interval": self.poll_interval,
             "max_poll_interval": self.max_poll_interval,
@@ -213,7 +213,7 @@ class DSSScenarioRunTrigger(_DSSWaitTrigger):
     def _timeout_message(self) -> str:
         if self._run_id is None:
             return (
-                f"Trigger fire {self.trigger_id}/{self.trigger_run_id} of {self.project_key}."
+                f"Trigger fire {self.dss_trigger_id}/{self.dss_trigger_run_id} of {self.project_key}."
                 f"{self.scenario_id} had not started a run before the deadline ({_iso(self.end_time)})."
             )
         return (
@@ -229,7 +229,10 @@ class DSSScenarioRunTrigger(_DSSWaitTrigger):
             if state.status == "cancelled":
                 return self._cancelled_event(state)
             self.log.info(
-                "Trigger fire %s/%s started run %s", self.trigger_id, self.trigger_run_id, self._run_id
+                "Trigger fire %s/%s started run %s",
+                self.dss_trigger_id,
+                self.dss_trigger_run_id,
+                self._run_id,
             )
         assert self._run_id is not None
         run_id = self._run_id
@@ -290,8 +293,8 @@ class DSSScenarioRunTrigger(_DSSWaitTrigger):
             if run_id is None:
                 self.log.warning(
                     "Task killed; trigger fire %s/%s of %s has not started a run, so nothing was aborted",
-                    self.trigger_id,
-                    self.trigger_run_id,
+                    self.dss_trigger_id,
+                    self.dss_trigger_run_id,
                     where,
                 )
                 return
@@ -312,7 +315,7 @@ class DSSScenarioRunTrigger(_DSSWaitTrigger):
 
     async def _run_id_for_kill(self, hook: DSSAsyncHook) -> str | None:
         """The run of the fire, waiting briefly for a pending fire to start it."""
-        if self.trigger_id is None:
+        if self.dss_trigger_id is None:
             return None
         deadline = time.monotonic() + ON_KILL_FIRE_WAIT
         while True:
