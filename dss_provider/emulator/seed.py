@@ -40,7 +40,10 @@ A seed is a dict, or a path to a YAML (``.yaml``/``.yml``) or JSON file, of this
         label: Key scoped to OTHER
         user: other_user               # login shown as author/runAsUser (optional)
 
-:func:`default_seed` returns the built-in demo seed (``seeds/demo.yaml``).
+:func:`default_seed` returns the built-in demo seed (``seeds/demo.yaml``). Seeds that ship with the
+package can be named instead of given as a path: ``demo`` (the default) and ``failing`` (the demo
+project with ``BUILD_SALES`` failing), e.g. ``dss-emulator --seed failing`` or
+``@pytest.mark.dss_seed("failing")``; :func:`bundled_seeds` lists them.
 """
 
 from __future__ import annotations
@@ -55,7 +58,8 @@ from dss_provider.emulator.catalog import Catalog
 from dss_provider.emulator.state import ApiKey, Project, validate_project_key
 
 SeedLike = Union[None, dict[str, Any], str, "os.PathLike[str]"]
-DEMO_SEED_PATH = Path(__file__).with_name("seeds") / "demo.yaml"
+SEEDS_DIR = Path(__file__).with_name("seeds")
+DEMO_SEED_PATH = SEEDS_DIR / "demo.yaml"
 
 
 class SeedError(ValueError):
@@ -85,14 +89,33 @@ def default_seed() -> dict[str, Any]:
     return copy.deepcopy(_DEFAULT_CACHE)
 
 
+def bundled_seeds() -> list[str]:
+    """Names of the seeds that ship with the package (``demo``, ...)."""
+    return sorted(p.stem for p in SEEDS_DIR.glob("*.yaml"))
+
+
+def seed_path(seed: str | os.PathLike[str]) -> Path:
+    """The file of a seed argument: an existing path, or the name of a bundled seed (``demo``)."""
+    path = Path(seed)
+    if path.is_file():
+        return path
+    bundled = SEEDS_DIR / f"{path.name}.yaml"
+    if str(seed) == path.name and not path.suffix and bundled.is_file():
+        return bundled
+    raise SeedError(
+        f"Seed {str(seed)!r}: no such file (looked in {Path.cwd()}) and no bundled seed of that name; "
+        f"give a YAML/JSON seed file or one of: {', '.join(bundled_seeds())}"
+    )
+
+
 def load_seed(seed: SeedLike) -> dict[str, Any]:
-    """Resolve a seed argument (None means the default seed) to a dict."""
+    """Resolve a seed argument (None means the default seed; a bare name a bundled seed) to a dict."""
     if seed is None:
         return default_seed()
     if isinstance(seed, dict):
         return copy.deepcopy(seed)
     if isinstance(seed, (str, os.PathLike)):
-        return _read_file(Path(seed))
+        return _read_file(seed_path(seed))
     raise SeedError(f"Unsupported seed type {type(seed).__name__}")
 
 
