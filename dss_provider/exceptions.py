@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow.exceptions import AirflowException
+from dss_provider.compat import AirflowException
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from airflow.sdk import DAG, Param, task
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.providers.common.compat.sdk import DAG, AirflowFailException, Param, task
 
 from dss_provider.hooks.dss import DSSHook
 from dss_provider.operators.scenario import (

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import DAG
+from airflow.providers.common.compat.sdk import DAG
 
 from dss_provider.operators.scenario import DSSAbortScenarioOperator, DSSRunScenarioOperator
 from dss_provider.sensors.scenario import DSSTriggerFireSensor

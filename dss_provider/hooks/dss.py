@@ -9,7 +9,6 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import tenacity
-from airflow.sdk import BaseHook
 
 from dss_provider.api import endpoints, procedures
 from dss_provider.api.endpoints import ApiRequest
@@ -21,6 +20,7 @@ from dss_provider.api.retry import (
     should_retry,
     transport_error,
 )
+from dss_provider.compat import BaseHook
 from dss_provider.exceptions import DSSConfigurationError, DSSConnectionError, DSSError
 from dss_provider.hooks.connection import (
     CONN_TYPE,
@@ -376,7 +376,7 @@ class DSSHook(BaseHook):
 
 def _mask(secret: str) -> None:
     try:
-        from airflow.sdk.log import mask_secret
+        from dss_provider.compat import mask_secret
 
         mask_secret(secret)
     except Exception:  # masking is best effort outside a task

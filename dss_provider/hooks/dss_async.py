@@ -139,10 +139,10 @@ class DSSAsyncHook:
         return await asyncio.shield(fetch)
 
     async def _fetch_config(self) -> DSSConnectionConfig:
-        from airflow.sdk import BaseHook
+        from dss_provider.compat import get_async_connection
 
         try:
-            conn = await BaseHook.aget_connection(self.dss_conn_id)
+            conn = await get_async_connection(self.dss_conn_id)
         except Exception as err:
             raise connection_load_error(self.dss_conn_id, err) from None
         config = config_from_airflow_connection(conn, self.dss_conn_id, retries=self._retries)
@@ -245,7 +245,7 @@ def _make_client(config: DSSConnectionConfig) -> _Client:
 
 async def _amask(secret: str) -> None:
     try:
-        from airflow.sdk.log import amask_secret
+        from dss_provider.compat import amask_secret
 
         await amask_secret(secret)
     except Exception:  # masking is best effort outside a triggerer

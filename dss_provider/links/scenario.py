@@ -10,12 +10,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from airflow.sdk import BaseOperatorLink
-from airflow.sdk.execution_time.xcom import XCom
+from dss_provider.compat import BaseOperatorLink, XCom
 
 if TYPE_CHECKING:
-    from airflow.sdk import BaseOperator
-    from airflow.sdk.types import TaskInstanceKey
+    from dss_provider.compat import BaseOperator, TaskInstanceKey
 
 #: The XCom key the run operator pushes the run's DSS page under (public interface: keep the name).
 RUN_URL_XCOM_KEY = "run_url"

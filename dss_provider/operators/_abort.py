@@ -6,10 +6,9 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import Context
-
 from dss_provider.api.models import RunOutcome, run_is_finished, run_outcome
 from dss_provider.api.polling import PollSchedule, check_positive
+from dss_provider.compat import Context
 from dss_provider.exceptions import DSSTimeoutError
 from dss_provider.hooks import waiting
 from dss_provider.hooks.connection import DEFAULT_CONN_ID

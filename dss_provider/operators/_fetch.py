@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from airflow.sdk import Context
-
 from dss_provider.api import endpoints
+from dss_provider.compat import Context
 from dss_provider.exceptions import DSSBadRequestError, DSSConfigurationError
 from dss_provider.hooks.connection import DEFAULT_CONN_ID
 from dss_provider.operators._base import _DSSScenarioOperator

@@ -6,10 +6,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from airflow.sdk import Context
-
 from dss_provider.api.models import run_is_finished, summarize_run
 from dss_provider.api.polling import PollSchedule
+from dss_provider.compat import Context
 from dss_provider.exceptions import DSSError, DSSTarget, DSSTimeoutError, DSSTriggerFireCancelled
 from dss_provider.hooks import waiting
 from dss_provider.links.scenario import RUN_URL_XCOM_KEY

@@ -14,8 +14,6 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import Context, ResumableJobMixin
-
 from dss_provider.api.models import RunOutcome, run_is_finished, run_outcome
 from dss_provider.api.polling import (
     DEFAULT_MAX_POLL_INTERVAL,
@@ -23,6 +21,7 @@ from dss_provider.api.polling import (
     PollSchedule,
     check_positive,
 )
+from dss_provider.compat import Context, ResumableJobMixin
 from dss_provider.exceptions import DSSError, DSSNotFoundError, DSSTimeoutError, DSSTriggerFireCancelled
 from dss_provider.hooks import waiting
 from dss_provider.hooks.connection import DEFAULT_CONN_ID

@@ -25,9 +25,6 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
-from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
-
 from dss_provider.api.models import (
     RunOutcome,
     describe_error,
@@ -45,6 +42,13 @@ from dss_provider.api.polling import (
 )
 from dss_provider.api.retry import is_transient
 from dss_provider.checks import check_id_early, check_rendered_id
+from dss_provider.compat import (
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    BaseSensorOperator,
+    PokeReturnValue,
+    conf,
+)
 from dss_provider.exceptions import (
     DSSConfigurationError,
     DSSError,
@@ -59,8 +63,7 @@ from dss_provider.triggers import events
 from dss_provider.triggers.events import exception_from_event
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
-    from airflow.triggers.base import BaseTrigger
+    from dss_provider.compat import BaseTrigger, Context
 
 #: Extra time given to the framework's trigger timeout, so the trigger's own ``timeout`` event (with a
 #: clear message) normally arrives first.

@@ -8,8 +8,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
-
 from dss_provider.api import endpoints, procedures
 from dss_provider.api.models import (
     summarize_run,
@@ -20,6 +18,7 @@ from dss_provider.api.polling import (
 )
 from dss_provider.api.retry import is_transient
 from dss_provider.checks import check_conn_id, check_int
+from dss_provider.compat import BaseTrigger, TriggerEvent
 from dss_provider.exceptions import (
     DSSAPIError,
     DSSConfigurationError,

@@ -1,0 +1,167 @@
+"""Every Airflow name the provider and its example DAGs use, for Airflow 3.0 to 3.3, from one place.
+
+Names come from ``apache-airflow-providers-common-compat`` (``airflow.providers.common.compat.sdk``)
+where it carries them: it tries the newest import path first and, for ``ResumableJobMixin``, hands
+out a stand-in below Airflow 3.3. The few names it does not carry are imported here with their own
+fallback. The feature probes below (what this Airflow can do) are the only place the provider asks;
+no other module checks Airflow versions.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import TYPE_CHECKING, Any
+
+from airflow import __version__ as AIRFLOW_VERSION
+
+from dss_provider import check_airflow_version
+
+check_airflow_version(AIRFLOW_VERSION)
+
+from airflow.providers.common.compat.sdk import (  # noqa: E402
+    DAG,
+    AirflowException,
+    AirflowFailException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    BaseHook,
+    BaseOperator,
+    BaseOperatorLink,
+    BaseSensorOperator,
+    Connection,
+    Context,
+    Param,
+    PokeReturnValue,
+    ResumableJobMixin,
+    TaskDeferred,
+    XCom,
+    conf,
+    mask_secret,
+    task,
+)
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.connection import get_async_connection
+    from airflow.providers.common.compat.sdk import TaskInstanceKey
+    from airflow.providers.common.compat.triggers import BaseEventTrigger
+    from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+    HAS_DECLARATIVE_CONN_FIELDS: bool
+    HAS_TRIGGER_ON_KILL: bool
+
+__all__ = [
+    "AIRFLOW_VERSION",
+    "DAG",
+    "HAS_DECLARATIVE_CONN_FIELDS",
+    "HAS_TASK_STATE_STORE",
+    "HAS_TRIGGER_ON_KILL",
+    "AirflowException",
+    "AirflowFailException",
+    "AirflowSensorTimeout",
+    "AirflowSkipException",
+    "BaseEventTrigger",
+    "BaseHook",
+    "BaseOperator",
+    "BaseOperatorLink",
+    "BaseSensorOperator",
+    "BaseTrigger",
+    "Connection",
+    "Context",
+    "Param",
+    "PokeReturnValue",
+    "ResumableJobMixin",
+    "TaskDeferred",
+    "TaskInstanceKey",
+    "TriggerEvent",
+    "XCom",
+    "amask_secret",
+    "conf",
+    "get_async_connection",
+    "mask_secret",
+    "task",
+]
+
+log = logging.getLogger(__name__)
+
+# --- feature probes ------------------------------------------------------------------------------
+
+#: The task state store and the real ``ResumableJobMixin`` (Airflow 3.3): ``durable`` reattaches a
+#: retry to the previous try's run. Below 3.3 common-compat's stand-in submits a new job every try.
+HAS_TASK_STATE_STORE: bool = ResumableJobMixin.__module__.startswith("airflow.sdk")
+
+#: The names below are imported on first use: ``airflow.triggers.base`` alone costs 12 ms at DAG-parse
+#: time, and operators and sensors only need it when they defer.
+_LAZY: dict[str, tuple[str, str]] = {
+    "BaseTrigger": ("airflow.triggers.base", "BaseTrigger"),
+    "TriggerEvent": ("airflow.triggers.base", "TriggerEvent"),
+    "BaseEventTrigger": ("airflow.providers.common.compat.triggers", "BaseEventTrigger"),
+    "get_async_connection": ("airflow.providers.common.compat.connection", "get_async_connection"),
+    "TaskInstanceKey": ("airflow.providers.common.compat.sdk", "TaskInstanceKey"),
+}
+
+
+def _has_trigger_on_kill() -> bool:
+    """``async BaseTrigger.on_kill()`` (Airflow 3.3): the triggerer calls it when a user marks a
+    deferred task failed or success, or clears it."""
+    from airflow.triggers.base import BaseTrigger
+
+    return callable(getattr(BaseTrigger, "on_kill", None))
+
+
+def _reads_declarative_conn_fields() -> bool:
+    """Whether the providers manager builds the connection form from the declarative ``conn-fields``
+    and ``ui-field-behaviour`` of the provider info (Airflow 3.2); before, only from the hook's
+    ``get_connection_form_widgets()`` and ``get_ui_field_behaviour()``."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("airflow.providers_manager")
+    if spec is None or not spec.origin:
+        return False
+    with open(spec.origin, encoding="utf-8") as source:
+        return '"conn-fields"' in source.read()
+
+
+_PROBES = {
+    "HAS_TRIGGER_ON_KILL": _has_trigger_on_kill,
+    "HAS_DECLARATIVE_CONN_FIELDS": _reads_declarative_conn_fields,
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        module, attr = _LAZY[name]
+        value = getattr(importlib.import_module(module), attr)
+    elif name in _PROBES:
+        value = _PROBES[name]()
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+async def amask_secret(secret: str) -> None:
+    """Register ``secret`` with the secrets masker from async code (``amask_secret`` is Airflow 3.3)."""
+    try:
+        from airflow.sdk.log import amask_secret as _amask_secret
+    except ImportError:
+        from asgiref.sync import sync_to_async
+
+        await sync_to_async(mask_secret)(secret)
+        return
+    await _amask_secret(secret)
+
+
+# --- what an older Airflow cannot do, said once in the task log ---------------------------------
+
+
+def note_durable_unavailable(task_log: Any, durable: bool) -> None:
+    """Say in the task log, once per try, that ``durable`` cannot act on this Airflow (below 3.3)."""
+    if not durable or HAS_TASK_STATE_STORE:
+        return
+    task_log.warning(
+        "durable=True needs the task state store of Airflow 3.3; this is Airflow %s, so a retry cannot "
+        "reattach to this try's DSS run and fires a new one. When the worker is still alive (timeout, "
+        "mark failed/success of a running task), on_kill aborts this try's run first (abort_on_kill).",
+        AIRFLOW_VERSION,
+    )
