@@ -1,4 +1,4 @@
-"""pytest plugin (entry point ``dss_emulator``): a DSS emulator for your tests.
+"""pytest plugin (entry point ``dss_emulator``): a DSS emulator and an isolated Airflow for your tests.
 
 Fixtures:
 
@@ -13,14 +13,28 @@ Fixtures:
           ...
           assert dss_emulator.stats()["scenarios"]["DEMO.BUILD_SALES"]["runs_started"] == 1
 
+* ``dss_airflow`` (function; session set-up in ``dss_airflow_session``): an isolated Airflow
+  (:class:`dss_provider.testing.DSSAirflow`) whose DAG bundle holds your DAG folders, with a
+  migrated SQLite DB and ``dataiku_dss_default`` pointing at the test's ``dss_emulator``::
+
+      def test_my_dag(dss_airflow):
+          result = dss_airflow.run_dag("my_dag")
+          assert result.state == "success"
+
 Options (ini key / command line):
 
-* ``dss_emulator_seed`` / ``--dss-emulator-seed PATH``: seed file (default: built-in demo seed).
+* ``dss_emulator_seed`` / ``--dss-emulator-seed PATH``: seed file or bundled seed name (default: demo).
 * ``dss_emulator_speed`` / ``--dss-emulator-speed F``: speed factor (default 20).
+* ``dss_airflow_dags`` (ini, one folder a line): the DAG folders of ``dss_airflow`` (default: the
+  first ``dags/`` folder from pytest's rootdir up to the project's top, else ``./dags``).
 
-Marker: ``@pytest.mark.dss_seed(path_or_dict)`` loads another seed for one test.
+Marker: ``@pytest.mark.dss_seed(path_name_or_dict)`` loads another seed for one test.
 
-This module imports nothing heavy at import time (it is loaded before any conftest).
+Before any ``conftest.py`` is loaded, the plugin points an unset ``AIRFLOW_HOME`` at a temporary
+folder of this pytest process (removed at the end), so that nothing writes to ``~/airflow``.
+Switch the plugin off with ``-p no:dss_emulator``.
+
+This module imports nothing heavy at import time (it is loaded in every pytest session).
 """
 
 from __future__ import annotations
@@ -31,9 +45,13 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from dss_provider.emulator.server import DSSEmulator
+    from dss_provider.testing import DSSAirflow, IsolatedAirflowHome
 
 DEFAULT_SPEED = 20.0
+_HOME: pytest.StashKey[IsolatedAirflowHome | None] = pytest.StashKey()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -55,10 +73,36 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini(
         "dss_emulator_speed", "speed factor of the dss_emulator fixture", default=str(DEFAULT_SPEED)
     )
+    parser.addini(
+        "dss_airflow_dags",
+        "DAG folders of the dss_airflow fixture (default: dags/ in the rootdir)",
+        type="paths",
+        default=[],
+    )
+
+
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    """Point an unset AIRFLOW_HOME at a temporary folder before any conftest can import Airflow."""
+    from dss_provider.testing import IsolatedAirflowHome
+
+    early_config.stash[_HOME] = IsolatedAirflowHome.enter()
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "dss_seed(seed): load this seed (path or dict) into the dss_emulator")
+    config.addinivalue_line(
+        "markers", "dss_seed(seed): load this seed (path, bundled seed name or dict) into the dss_emulator"
+    )
+    if _HOME not in config.stash:  # registered after start-up (not as an installed or -p plugin)
+        from dss_provider.testing import IsolatedAirflowHome
+
+        config.stash[_HOME] = IsolatedAirflowHome.enter()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    home = config.stash.get(_HOME, None)
+    if home is not None:
+        home.close()
+        config.stash[_HOME] = None
 
 
 def _option(config: pytest.Config, name: str) -> Any:
@@ -107,9 +151,52 @@ def dss_emulator(
         from pathlib import Path
 
         local = Path(str(request.path)).parent / seed
-        if not Path(seed).is_absolute() and local.exists():
+        if not Path(seed).is_absolute() and local.is_file():
             seed = str(local)
     dss_emulator_server.reset(seed)
     for name, value in dss_emulator_server.airflow_env().items():
         monkeypatch.setenv(name, value)
     return dss_emulator_server
+
+
+#: A folder holding one of these is a project's top: the search for ``dags/`` stops there.
+_PROJECT_MARKERS = (".git", "pyproject.toml", "pytest.ini", "setup.cfg", "setup.py", "tox.ini")
+
+
+def _dag_folders(config: pytest.Config) -> list[Path]:
+    """``dss_airflow_dags``, else the first ``dags/`` from the rootdir up to the project's top, or cwd."""
+    from pathlib import Path
+
+    listed: list[Path] = list(config.getini("dss_airflow_dags"))
+    if listed:
+        return listed
+    root = Path(str(config.rootpath))
+    for folder in (root, *root.parents):
+        if (folder / "dags").is_dir():
+            return [folder / "dags"]
+        if any((folder / marker).exists() for marker in _PROJECT_MARKERS):
+            break
+    cwd = Path.cwd() / "dags"
+    return [cwd if cwd.is_dir() else root / "dags"]
+
+
+@pytest.fixture(scope="session")
+def dss_airflow_session(pytestconfig: pytest.Config) -> Iterator[DSSAirflow]:
+    """The session's isolated Airflow: DAG bundle of your DAG folders, migrated SQLite DB."""
+    from dss_provider.testing import DSSAirflow
+
+    harness = DSSAirflow(_dag_folders(pytestconfig), pytestconfig.stash.get(_HOME, None)).start()
+    try:
+        yield harness
+    finally:
+        harness.close()
+
+
+@pytest.fixture
+def dss_airflow(dss_airflow_session: DSSAirflow, dss_emulator: DSSEmulator) -> DSSAirflow:
+    """The session's Airflow with ``dataiku_dss_default`` pointing at this test's ``dss_emulator``.
+
+    ``dss_airflow.run_dag(dag_or_id, logical_date=None, conf=None)`` returns a
+    :class:`~dss_provider.testing.DagRunResult` (``.state``, ``.task_states``, ``.xcom(task_id)``).
+    """
+    return dss_airflow_session
