@@ -11,7 +11,7 @@ from pathlib import Path
 
 from benchmarks._common import Context, Row, machine_info, scratch_dir
 
-BENCHES = ("emulator", "scale", "polling", "imports")
+BENCHES = ("emulator", "scale", "polling", "imports", "plugin")
 
 
 def _runner(name: str, args: argparse.Namespace) -> Callable[[Context], list[Row]]:
@@ -19,6 +19,10 @@ def _runner(name: str, args: argparse.Namespace) -> Callable[[Context], list[Row
         from benchmarks import imports
 
         return lambda ctx: imports.run(ctx, install=not args.no_install)
+    if name == "plugin":
+        from benchmarks import plugin_cost
+
+        return plugin_cost.run
     if name == "scale":
         from benchmarks import scale
 

@@ -3,10 +3,11 @@
 The pytest plugin (``dss_provider.emulator.pytest_plugin``) uses this module in two steps:
 
 1. :meth:`IsolatedAirflowHome.enter`, before any ``conftest.py`` or test module can import Airflow:
-   when ``AIRFLOW_HOME`` is not set, it points it at a fresh temporary folder (so ``~/airflow`` is
-   never touched), drops ``AIRFLOW_CONFIG`` and ``AIRFLOW__DATABASE__SQL_ALCHEMY_CONN`` (the DB is
-   then the SQLite file of that folder) and sets ``AIRFLOW__CORE__LOAD_EXAMPLES=False``. Each pytest
-   process (each pytest-xdist worker) gets its own folder; it is removed when the session ends.
+   when ``AIRFLOW_HOME`` is not set, it points it at a temporary folder (so ``~/airflow`` is never
+   touched; Airflow creates the folder when first imported), drops ``AIRFLOW_CONFIG`` and
+   ``AIRFLOW__DATABASE__SQL_ALCHEMY_CONN`` (the DB is then the SQLite file of that folder) and sets
+   ``AIRFLOW__CORE__LOAD_EXAMPLES=False``. Each pytest process (each pytest-xdist worker) gets its
+   own folder; it is removed when the session ends.
 2. :class:`DSSAirflow`, made once per session by the ``dss_airflow`` fixture: a DAG bundle of your DAG
    folders, the metadata DB migrated once, and :meth:`DSSAirflow.run_dag`.
 
@@ -21,7 +22,6 @@ import os
 import shutil
 import sys
 import tempfile
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -55,7 +55,9 @@ class IsolatedAirflowHome:
             return None
         names = ("AIRFLOW_HOME", OWNED_HOME_ENV, "AIRFLOW__CORE__LOAD_EXAMPLES", *_DROPPED)
         saved = {name: os.environ.get(name) for name in names}
-        path = Path(tempfile.mkdtemp(prefix="dss-airflow-home-"))
+        # Not created here: Airflow creates its home on import, so a session that never imports
+        # Airflow leaves nothing behind (and pays no file-system calls).
+        path = Path(tempfile.gettempdir()) / f"dss-airflow-home-{os.getpid()}-{os.urandom(6).hex()}"
         for name in _DROPPED:
             os.environ.pop(name, None)
         os.environ.update(
@@ -76,25 +78,42 @@ class IsolatedAirflowHome:
                     os.environ.pop(name, None)
                 else:
                     os.environ[name] = value
-        shutil.rmtree(self.path, ignore_errors=True)
+        if self.path.exists():
+            shutil.rmtree(self.path, ignore_errors=True)
 
 
-@dataclass
 class DagRunResult:
-    """What one DAG run left in the metadata DB, as plain values."""
+    """What one DAG run left in the metadata DB, as plain values.
 
-    dag_id: str
-    run_id: str
-    #: the DAG run's state: ``"success"`` or ``"failed"``
-    state: str
-    #: task id (``"task[i]"`` for mapped instances) -> state (``"success"``, ``"upstream_failed"``, ...)
-    task_states: dict[str, str | None]
-    #: task id (``"task[i]"`` for mapped instances) -> XCom key -> value
-    xcoms: dict[str, dict[str, Any]] = field(default_factory=dict)
+    (A plain class, not a dataclass: this module loads in every pytest session, see above.)
+    """
+
+    __slots__ = ("dag_id", "run_id", "state", "task_states", "xcoms")
+
+    def __init__(
+        self,
+        dag_id: str,
+        run_id: str,
+        state: str,
+        task_states: dict[str, str | None],
+        xcoms: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
+        self.dag_id = dag_id
+        self.run_id = run_id
+        #: the DAG run's state: ``"success"`` or ``"failed"``
+        self.state = state
+        #: task id (``"task[i]"`` for a mapped instance) -> ``"success"``, ``"upstream_failed"``, ...
+        self.task_states = task_states
+        #: task id (``"task[i]"`` for a mapped instance) -> XCom key -> value
+        self.xcoms = xcoms or {}
 
     def xcom(self, task_id: str, key: str = "return_value") -> Any:
         """The XCom ``key`` of ``task_id`` (``"task[i]"`` for a mapped instance), None if absent."""
         return self.xcoms.get(task_id, {}).get(key)
+
+    def __repr__(self) -> str:
+        tasks = self.task_states
+        return f"DagRunResult({self.dag_id!r}, {self.run_id!r}, state={self.state!r}, tasks={tasks})"
 
 
 def _ti_name(task_id: str, map_index: int) -> str:
