@@ -32,7 +32,12 @@ def get_provider_info() -> dict[str, Any]:
             {"integration-name": integration, "python-modules": ["dss_provider.operators.scenario"]}
         ],
         "sensors": [{"integration-name": integration, "python-modules": ["dss_provider.sensors.scenario"]}],
-        "triggers": [{"integration-name": integration, "python-modules": ["dss_provider.triggers.scenario"]}],
+        "triggers": [
+            {
+                "integration-name": integration,
+                "python-modules": ["dss_provider.triggers.scenario", "dss_provider.triggers.run_events"],
+            }
+        ],
         "extra-links": ["dss_provider.links.scenario.DSSScenarioRunLink"],
         "connection-types": [
             {

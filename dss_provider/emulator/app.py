@@ -8,7 +8,9 @@
 * Admin routes under ``/__emulator__/`` need ``X-DSS-Emulator-Admin-Key`` (the API key does not
   work there): ``GET health`` (no key needed), ``GET stats``, ``POST reset`` (optional body
   ``{"seed": {...}}``), ``GET/POST/DELETE faults``, ``DELETE faults/{id}``, ``POST speed``
-  (``{"speed": F}``).
+  (``{"speed": F}``), ``GET/POST time-triggers`` (``{"enabled": true}``: temporal triggers fire by
+  themselves), ``POST ui-run`` (``{"project_key", "scenario_id", "user", "params"}``: start a run as
+  that user would from the DSS UI; answers the trigger fire).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from dss_provider.emulator.state import (
     Unauthorized,
     validate_id,
 )
+from dss_provider.emulator.views import render_fire
 
 logger = logging.getLogger("dss_provider.emulator")
 
@@ -314,6 +317,24 @@ class EmulatorApp:
             with self.engine.lock:
                 self.engine.speed = float(speed)
             return {"speed": self.engine.speed}
+        if sub == "time-triggers" and method in ("GET", "POST"):
+            if method == "POST":
+                enabled = body.get("enabled") if isinstance(body, dict) else None
+                if not isinstance(enabled, bool):
+                    raise BadRequest("'enabled' must be true or false")
+                self.engine.time_triggers = enabled
+            return {"enabled": self.engine.time_triggers}
+        if sub == "ui-run" and method == "POST":
+            if not isinstance(body, dict):
+                raise BadRequest("The body must be an object with project_key, scenario_id and user")
+            project_key, scenario_id = body.get("project_key"), body.get("scenario_id")
+            user, params = body.get("user", "ui_user"), body.get("params") or {}
+            if not (isinstance(project_key, str) and isinstance(scenario_id, str) and isinstance(user, str)):
+                raise BadRequest("project_key, scenario_id and user must be strings")
+            if not isinstance(params, dict):
+                raise BadRequest("'params' must be an object")
+            with self.engine.lock:
+                return render_fire(self.engine.fire_as_user(project_key, scenario_id, user, params))
         if sub == "faults":
             if method == "GET":
                 return [r.to_dict() for r in self.faults.rules()]

@@ -36,6 +36,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--speed", type=float, default=1.0, help="time acceleration factor (default 1.0)")
     p.add_argument("--history-limit", type=int, default=200, help="finished runs kept per scenario")
     p.add_argument("--faults", default=None, help="fault rules file (YAML or JSON list)")
+    p.add_argument(
+        "--time-triggers",
+        action="store_true",
+        default=None,
+        help="run the scenarios' time-based triggers on the emulator's clock (default: off or the seed flag)",
+    )
     return p
 
 
@@ -71,6 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             admin_key=args.admin_key,
             history_limit=args.history_limit,
             faults=args.faults,
+            time_triggers=args.time_triggers,
         )
         emulator.start()
     except Exception as exc:

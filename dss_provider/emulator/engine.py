@@ -30,8 +30,17 @@ There are no background threads. Every read or write first *advances* the touche
   scenario (the millisecond is bumped on collision); a run id never equals its fire's id.
 * **Memory.** Per scenario, at most ``history_limit`` finished runs (with their fires) and
   ``history_limit`` cancelled fires are kept; older ones are forgotten.
-* **Time triggers.** ``temporal`` triggers only feed ``nextRun`` in the light status; they never
-  fire by themselves (tests stay deterministic).
+* **Time triggers.** ``temporal`` triggers always feed ``nextRun`` in the light status. They fire by
+  themselves only when ``time_triggers`` is on (``DSSEmulator(time_triggers=True)``, the CLI's
+  ``--time-triggers``, ``time_triggers: true`` in the seed, or ``POST /__emulator__/time-triggers``);
+  off by default so tests stay deterministic. Then each occurrence of an active temporal trigger of
+  an active scenario (see :mod:`~dss_provider.emulator.temporal`), on the emulator's clock, counted
+  from when time triggers were switched on, fires the trigger (``trigger.type`` ``temporal``, run as
+  the scenario's ``runAsUser`` or last modifier) with a planned start ``delay / speed`` later. As in
+  DSS, triggers are not evaluated while their scenario runs: an occurrence that falls during a run
+  (or while a fire is pending) is skipped (counted in ``time_triggers_skipped``).
+* **Runs started from the UI.** :meth:`Engine.fire` takes the trigger and the caller identity, so the
+  admin route ``POST /__emulator__/ui-run`` starts a run as a DSS user would from the UI.
 """
 
 from __future__ import annotations
@@ -62,11 +71,13 @@ from dss_provider.emulator.state import (
     validate_id,
     worst,
 )
+from dss_provider.emulator.temporal import next_occurrence
 
 Clock = Callable[[], float]
 START_DELAY = 0.3
 JOB_STEP_TYPES = frozenset({"build_flowitem", "compute_metrics", "check_dataset", "sync_hive", "exec_sql"})
 MANUAL_TRIGGER: JsonDict = {"id": "manual", "type": "manual", "name": "API run", "delay": 0, "active": False}
+UI_TRIGGER: JsonDict = {"id": "manual", "type": "manual", "name": "Manual run", "delay": 0, "active": False}
 
 
 def format_id(ms: int) -> str:
@@ -109,6 +120,23 @@ class Engine:
         self.futures: dict[str, Run] = {}
         self.active: dict[str, Scenario] = {}
         self._seq = itertools.count(1)
+        #: Epoch seconds since when time triggers fire by themselves; None while they do not.
+        self.time_triggers_since: float | None = None
+
+    @property
+    def time_triggers(self) -> bool:
+        """Whether temporal triggers fire by themselves (counted from when this was switched on)."""
+        return self.time_triggers_since is not None
+
+    @time_triggers.setter
+    def time_triggers(self, enabled: bool) -> None:
+        with self.lock:
+            if enabled and self.time_triggers_since is None:
+                self.advance_all()
+                self.time_triggers_since = self.now()
+            elif not enabled and self.time_triggers_since is not None:
+                self.advance_all()
+                self.time_triggers_since = None
 
     # -- housekeeping --------------------------------------------------------------------------
     def now(self) -> float:
@@ -121,6 +149,9 @@ class Engine:
             self.counters.clear()
             self.futures.clear()
             self.active.clear()
+            if self.time_triggers_since is not None:
+                # A new catalog's time triggers count from now: nothing of the old one is replayed.
+                self.time_triggers_since = self.now()
 
     def counters_for(self, sc: Scenario) -> ScenarioCounters:
         c = self.counters.get(sc.full_id)
@@ -179,22 +210,90 @@ class Engine:
             run = sc.current
             run_end = run.end if run is not None else float("inf")
             fire_t = sc.pending[0].planned_start if sc.pending else float("inf")
-            if min(run_end, fire_t) > now:
+            timed = self._next_time_trigger(sc)
+            time_t = timed[0] if timed is not None else float("inf")
+            if min(run_end, fire_t, time_t) > now:
                 break
-            if run is not None and run_end <= fire_t:
+            if run is not None and run_end <= fire_t and run_end <= time_t:
                 self._finish(sc, run)
-            else:
+            elif fire_t <= time_t:
                 fire = sc.pending.popleft()
                 if sc.current is not None:
                     self._cancel(sc, fire)
                 else:
                     self._start(sc, fire, fire.planned_start)
+            else:
+                assert timed is not None
+                self._time_fire(sc, *timed)
+        if self.time_triggers_since is not None:
+            sc.time_checked = max(sc.time_checked or 0.0, now)
         self._update_active(sc)
 
     def advance_all(self, now: float | None = None) -> None:
         now = self.now() if now is None else now
-        for sc in list(self.active.values()):
+        scenarios = self.catalog.all_scenarios() if self.time_triggers else list(self.active.values())
+        for sc in scenarios:
             self.advance(sc, now)
+
+    # -- time triggers -------------------------------------------------------------------------
+    def _next_time_trigger(self, sc: Scenario) -> tuple[float, JsonDict] | None:
+        """The next occurrence (after the last one handled) of an active temporal trigger, if on."""
+        since = self.time_triggers_since
+        if since is None or not sc.settings.get("active", False):
+            return None
+        since = max(since, sc.time_checked or since)
+        best: tuple[float, JsonDict] | None = None
+        for trig in sc.settings.get("triggers") or []:
+            if not isinstance(trig, dict) or trig.get("type") != "temporal" or not trig.get("active", False):
+                continue
+            params = trig.get("params")
+            t = next_occurrence(params if isinstance(params, dict) else {}, since)
+            if t is not None and (best is None or t < best[0]):
+                best = (t, trig)
+        return best
+
+    def _time_fire(self, sc: Scenario, t: float, trig: JsonDict) -> None:
+        """A temporal trigger's occurrence at ``t``: a fire, unless the scenario is busy (skipped)."""
+        sc.time_checked = t
+        counters = self.counters_for(sc)
+        if sc.current is not None or sc.pending:
+            counters.time_triggers_skipped += 1
+            return
+        try:
+            delay = max(0.0, float(trig.get("delay") or 0))
+        except (TypeError, ValueError):
+            delay = 0.0
+        settings = sc.settings
+        run_as = (
+            settings.get("runAsUser")
+            or ((settings.get("versionTag") or {}).get("lastModifiedBy") or {}).get("login")
+            or "admin"
+        )
+        fire = Fire(
+            project_key=sc.project_key,
+            scenario_id=sc.id,
+            trigger_run_id=self._new_id(sc, t),
+            trigger={
+                "id": str(trig.get("id", "temporal")),
+                "type": "temporal",
+                "name": str(trig.get("name", "Time-based")),
+                "delay": trig.get("delay", 0),
+                "active": True,
+            },
+            timestamp=t,
+            params={},
+            planned_start=t + (delay + START_DELAY) / self.speed,
+            auth_ctx={
+                "authSource": "SCENARIO_TRIGGER",
+                "realUserLogin": str(run_as),
+                "userGroups": [],
+                "via": [],
+            },
+        )
+        sc.fires[fire.trigger_run_id] = fire
+        sc.pending.append(fire)
+        counters.fires_accepted += 1
+        counters.time_trigger_fires += 1
 
     def _update_active(self, sc: Scenario) -> None:
         if sc.current is None and not sc.pending:
@@ -324,24 +423,50 @@ class Engine:
         return f"{verb}_{item}_{dt:%Y-%m-%dT%H-%M-%S}.{ms % 1000:03d}_{next(self._seq)}"
 
     # -- commands ------------------------------------------------------------------------------
-    def fire(self, sc: Scenario, params: JsonDict, key: ApiKey) -> Fire:
-        """Accept a manual run request: create a trigger fire that will start (or be cancelled)."""
+    def fire(
+        self,
+        sc: Scenario,
+        params: JsonDict,
+        key: ApiKey | None,
+        *,
+        trigger: JsonDict | None = None,
+        auth_ctx: JsonDict | None = None,
+    ) -> Fire:
+        """Accept a manual run request: create a trigger fire that will start (or be cancelled).
+
+        ``trigger`` and ``auth_ctx`` default to an API run by ``key``'s user.
+        """
         now = self.now()
         self.advance(sc, now)
+        if auth_ctx is None:
+            if key is None:
+                raise ValueError("fire() needs the caller's key or auth_ctx")
+            auth_ctx = key.auth_ctx()
         fire = Fire(
             project_key=sc.project_key,
             scenario_id=sc.id,
             trigger_run_id=self._new_id(sc, now),
-            trigger=dict(MANUAL_TRIGGER),
+            trigger=dict(trigger or MANUAL_TRIGGER),
             timestamp=now,
             params=params,
             planned_start=now + START_DELAY / self.speed,
-            auth_ctx=key.auth_ctx(),
+            auth_ctx=auth_ctx,
         )
         sc.fires[fire.trigger_run_id] = fire
         sc.pending.append(fire)
         self.counters_for(sc).fires_accepted += 1
         self._update_active(sc)
+        return fire
+
+    def fire_as_user(
+        self, project_key: str, scenario_id: str, user: str, params: JsonDict | None = None
+    ) -> Fire:
+        """A run started by ``user`` from the DSS UI (the admin route ``ui-run``)."""
+        validate_id(user, "user login")
+        sc = self.get_scenario(project_key, scenario_id)
+        auth = {"authSource": "USER_FROM_UI", "realUserLogin": user, "userGroups": [], "via": []}
+        fire = self.fire(sc, dict(params or {}), None, trigger=UI_TRIGGER, auth_ctx=auth)
+        self.counters_for(sc).ui_fires += 1
         return fire
 
     def abort(self, sc: Scenario) -> bool:

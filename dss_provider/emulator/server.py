@@ -41,6 +41,8 @@ class DSSEmulator:
         faults: initial fault rules (list of dicts/FaultRule, or a YAML/JSON file path).
         clock: callable returning epoch seconds (default ``time.time``).
         fault_seed: seed of the RNG used by fault rules with ``rate`` < 1.
+        time_triggers: run the scenarios' temporal triggers on the emulator's clock (default: the
+            seed's ``time_triggers`` flag, else off so tests stay deterministic).
     """
 
     def __init__(
@@ -55,8 +57,10 @@ class DSSEmulator:
         faults: Any = None,
         clock: Clock | None = None,
         fault_seed: int | None = None,
+        time_triggers: bool | None = None,
     ) -> None:
         self._seed = load_seed(seed)
+        self._time_triggers = time_triggers
         self._api_key = api_key or secrets.token_urlsafe(24)
         self._admin_key = admin_key or secrets.token_urlsafe(24)
         self._speed = float(speed)
@@ -198,6 +202,28 @@ class DSSEmulator:
     def _load(self, seed: dict[str, Any]) -> None:
         catalog = build_catalog(seed, self._api_key, int(self._engine.now() * 1000))
         self._engine.replace_catalog(catalog)
+        enabled = self._time_triggers
+        if enabled is None:
+            enabled = bool(seed.get("time_triggers", False))
+        self._engine.time_triggers = enabled
+
+    @property
+    def time_triggers(self) -> bool:
+        """Whether temporal triggers fire by themselves (settable; counted from when switched on)."""
+        return self._engine.time_triggers
+
+    @time_triggers.setter
+    def time_triggers(self, enabled: bool) -> None:
+        self._engine.time_triggers = bool(enabled)
+
+    def run_as_user(
+        self, project_key: str, scenario_id: str, user: str = "ui_user", params: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Start a run as ``user`` would from the DSS UI (not through the API); the trigger fire."""
+        from dss_provider.emulator.views import render_fire
+
+        with self._engine.lock:
+            return render_fire(self._engine.fire_as_user(project_key, scenario_id, user, params))
 
     def reset(self, seed: SeedLike = None) -> None:
         """Back to the constructor's seed (or ``seed`` for this once); clear faults and counters."""

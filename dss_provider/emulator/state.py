@@ -242,6 +242,9 @@ class ScenarioCounters:
     aborts_requested: int = 0
     future_aborts_requested: int = 0
     runs_aborted: int = 0
+    time_trigger_fires: int = 0
+    time_triggers_skipped: int = 0
+    ui_fires: int = 0
 
     def as_dict(self) -> JsonDict:
         return {
@@ -252,6 +255,9 @@ class ScenarioCounters:
             "aborts_requested": self.aborts_requested,
             "future_aborts_requested": self.future_aborts_requested,
             "runs_aborted": self.runs_aborted,
+            "time_trigger_fires": self.time_trigger_fires,
+            "time_triggers_skipped": self.time_triggers_skipped,
+            "ui_fires": self.ui_fires,
         }
 
 
@@ -272,6 +278,8 @@ class Scenario:
     cancelled_order: deque[str] = field(default_factory=deque)
     last_id_ms: int = 0
     plan_cache: tuple[str, list[tuple[JsonDict, StepScript]]] | None = None
+    #: Time triggers: the last instant whose occurrences were handled (epoch seconds).
+    time_checked: float | None = None
 
     @property
     def full_id(self) -> str:
