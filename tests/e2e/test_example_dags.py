@@ -30,6 +30,7 @@ EXAMPLE_DAG_IDS = {
     "dss_timeout_and_abort",
     "dss_failure_log_and_report",
     "dss_mapped_scenarios",
+    "dss_event_driven",
 }
 
 RUN_ID = re.compile(r"^\d{4}-\d\d-\d\d-\d\d-\d\d-\d\d-\d{3}$")
@@ -281,3 +282,12 @@ def test_mapped_scenarios(dss_emulator: Any, run_dag: Any) -> None:
         _assert_run_dict(result, f"run_scenario[{i}]", dss_emulator, scenario, expected[scenario])
     assert result.xcom("outcomes") == expected
     _assert_runs(dss_emulator, {s: {o: 1} for s, o in expected.items()})
+
+
+def test_event_driven_by_hand_reports_no_dss_run(dss_emulator: Any, run_dag: Any) -> None:
+    """``dags test`` runs no watcher (no triggerer): the DAG says so; the real trigger runs in deploy/."""
+    result = run_dag("dss_event_driven")
+    assert result.state == "success"
+    assert result.tasks == {"process_dss_runs": "success"}
+    assert result.xcom("process_dss_runs") == []
+    _assert_runs(dss_emulator, {})
