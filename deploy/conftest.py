@@ -61,12 +61,14 @@ def _deployment() -> Iterator[Deployment]:
 
 
 @pytest.fixture
-def deployment(_deployment: Deployment) -> Deployment:
-    """The running deployment, with the emulator reset and a triggerer running."""
+def deployment(_deployment: Deployment) -> Iterator[Deployment]:
+    """The running deployment, with the emulator reset and a triggerer running; DAG runs a test leaves
+    unfinished are failed afterwards, so that they cannot touch the next test's emulator state."""
     _deployment.dss.reset()
     if not _deployment.processes["triggerer"].alive:
         _deployment.start_triggerer()
-    return _deployment
+    yield _deployment
+    _deployment.fail_unfinished_runs()
 
 
 @pytest.fixture
@@ -84,6 +86,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     marker = item.get_closest_marker("case")
     row["case"] = str(marker.args[0]) if marker else "-"
     row["title"] = str(marker.args[1]) if marker and len(marker.args) > 1 else item.name
+    callspec = getattr(item, "callspec", None)
+    if marker and callspec is not None:
+        row["title"] += f" [{callspec.id}]"
     if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
         row["result"] = report.outcome
         row["seconds"] = row.get("seconds", 0.0) + report.duration

@@ -82,7 +82,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _parse_time(value: str | None) -> float | None:
+def parse_time(value: str | None) -> float | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() if value else None
 
 
@@ -545,6 +545,27 @@ class Deployment:
         )
         return str(state)
 
+    def fail_unfinished_runs(self, timeout: float = 60) -> list[str]:
+        """Mark every queued/running DAG run failed and wait until none of its tasks runs any more."""
+        runs = self.api(
+            "GET", "/api/v2/dags/~/dagRuns", params={"state": ["queued", "running"], "limit": 1000}
+        )["dag_runs"]
+        for run in runs:
+            path = f"/api/v2/dags/{run['dag_id']}/dagRuns/{quote(run['dag_run_id'], safe='')}"
+            self.api("PATCH", path, json={"state": "failed"})
+
+        def settled() -> bool:
+            busy = ("running", "deferred", "queued", "scheduled", "restarting", "up_for_retry")
+            return not any(
+                state in busy
+                for run in runs
+                for state in self.task_states(run["dag_id"], run["dag_run_id"]).values()
+            )
+
+        if runs:
+            wait_until(settled, timeout, "the tasks of the failed leftover DAG runs to stop", interval=1)
+        return [f"{r['dag_id']}/{r['dag_run_id']}" for r in runs]
+
     def task_instances(self, dag_id: str, run_id: str) -> dict[str, dict[str, Any]]:
         """``{"task_id" or "task_id[i]": TI dict}`` (REST)."""
         data = self.api(
@@ -736,7 +757,7 @@ class DagRunResult:
 
     def ended(self, task: str) -> float | None:
         """Epoch seconds at which the task instance ended."""
-        return _parse_time(self.tis[task].get("end_date"))
+        return parse_time(self.tis[task].get("end_date"))
 
 
 def deploy_seed(mapped: int = 50) -> dict[str, Any]:

@@ -1,0 +1,157 @@
+"""Case 1: every example DAG, end to end through the real scheduler, workers and triggerer.
+
+The same assertions as the ``dag.test()`` suite (``tests/e2e/test_example_dags.py``): DAG run and task
+states, the run dicts in XCom, what the emulator saw. DAGs whose scenarios do not overlap run at the same
+time (three batches), so the stage stays short.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from deploy.harness import DagRunResult, Deployment, parse_time
+from tests.e2e.test_example_dags import EXAMPLE_DAG_IDS, RUN_ID, _assert_run_dict, _assert_runs
+
+pytestmark = pytest.mark.timeout(280)
+
+Check = Callable[[DagRunResult, Deployment], None]
+
+
+def _run_and_wait(result: DagRunResult, dep: Deployment) -> None:
+    assert result.state == "success"
+    assert result.tasks == {"build_sales": "success", "quality_checks": "success", "summarize": "success"}
+    build = _assert_run_dict(result, "build_sales", dep.dss, "BUILD_SALES", "SUCCESS")
+    assert [s["outcome"] for s in build["steps"]] == ["SUCCESS"] * 3
+    checks = _assert_run_dict(result, "quality_checks", dep.dss, "QUALITY_CHECKS", "WARNING")
+    assert [s["outcome"] for s in checks["steps"]] == ["SUCCESS", "WARNING"]
+    assert result.xcom("summarize") == {"build_outcome": "SUCCESS", "checks_outcome": "WARNING"}
+
+
+def _run_deferred(result: DagRunResult, dep: Deployment) -> None:
+    assert result.state == "success"
+    assert result.tasks == {"build_sales": "success", "check_params": "success"}
+    run = _assert_run_dict(result, "build_sales", dep.dss, "BUILD_SALES", "SUCCESS")
+    assert run["trigger_params"]["region"] == "EMEA"
+    assert run["trigger_params"]["airflow_run_id"] == result.run_id
+    assert dep.dss_run("BUILD_SALES", run["run_id"]).fire.params == run["trigger_params"]
+    assert result.xcom("check_params") == run["trigger_params"]
+
+
+def _fire_and_sense(result: DagRunResult, dep: Deployment) -> None:
+    assert result.state == "success"
+    assert result.tasks == {
+        "fire": "success",
+        "run_started": "success",
+        "run_finished": "success",
+        "report": "success",
+    }
+    fired = result.xcom("fire")
+    assert fired["run_id"] is None and fired["trigger_id"] == "manual"
+    run_id = result.xcom("run_started")
+    assert RUN_ID.match(run_id)
+    finished = result.xcom("run_finished")
+    assert finished["run_id"] == run_id and finished["trigger_run_id"] == fired["trigger_run_id"]
+    assert finished["outcome"] == "SUCCESS" and finished["trigger_id"] == "manual"
+    assert result.xcom("report") == "SUCCESS"
+
+
+def _timeout_and_abort(result: DagRunResult, dep: Deployment) -> None:
+    assert result.tasks == {
+        "refresh_with_timeout": "failed",
+        "start_refresh": "success",
+        "refresh_started": "success",
+        "abort_refresh": "success",
+    }
+    assert result.state == "success"
+    timed_out = result.xcom("refresh_with_timeout", "run_id")
+    assert RUN_ID.match(timed_out) and result.xcom("refresh_with_timeout") is None
+    run = dep.dss_run("LONG_REFRESH", timed_out)
+    assert run.finished and run.outcome == "ABORTED"
+    assert 8 <= run.end - run.start < 20, run.end - run.start
+    started = result.xcom("refresh_started")
+    abort = result.xcom("abort_refresh")
+    assert abort["run_id"] == started != timed_out and abort["aborted"] is True
+    assert dep.dss_run("LONG_REFRESH", started).outcome == "ABORTED"
+    assert dep.counters("LONG_REFRESH")["runs_aborted"] == 2
+
+
+def _failure_log_and_report(result: DagRunResult, dep: Deployment) -> None:
+    assert result.tasks == {
+        "nightly_export": "failed",
+        "failing_step": "success",
+        "fetch_step_log": "success",
+        "fetch_junit_report": "success",
+        "surface": "failed",
+    }
+    assert result.state == "failed"
+    run_id = result.xcom("nightly_export", "run_id")
+    assert RUN_ID.match(run_id) and result.xcom("nightly_export") is None
+    assert dep.dss_run("NIGHTLY_EXPORT", run_id).outcome == "FAILED"
+    assert result.xcom("failing_step") == "build_0_true_d_EXPORT_S3"
+    log = result.xcom("fetch_step_log")
+    assert log["run_id"] == run_id and Path(log["path"]).stat().st_size == log["size"] > 0
+    report = result.xcom("fetch_junit_report")
+    assert report["tests"] == 2 and report["failures"] == 1 and report["errors"] == 0
+    assert "access denied" in Path(report["path"]).read_text(encoding="utf-8")
+
+
+def _mapped_scenarios(result: DagRunResult, dep: Deployment) -> None:
+    assert result.state == "success"
+    expected = {"PY_SCORING": "SUCCESS", "TESTS_SMOKE": "SUCCESS", "QUALITY_CHECKS": "WARNING"}
+    assert result.tasks == {
+        "scenarios_to_run": "success",
+        **{f"run_scenario[{i}]": "success" for i in range(3)},
+        "outcomes": "success",
+    }
+    for i, scenario in enumerate(expected):
+        _assert_run_dict(result, f"run_scenario[{i}]", dep.dss, scenario, expected[scenario])
+    assert result.xcom("outcomes") == expected
+
+
+#: dag id -> (its check, the DSS runs it makes: scenario -> outcome -> count)
+CHECKS: dict[str, tuple[Check, dict[str, dict[str, int]]]] = {
+    "dss_run_and_wait": (_run_and_wait, {"BUILD_SALES": {"SUCCESS": 1}, "QUALITY_CHECKS": {"WARNING": 1}}),
+    "dss_timeout_and_abort": (_timeout_and_abort, {"LONG_REFRESH": {"ABORTED": 2}}),
+    "dss_failure_log_and_report": (_failure_log_and_report, {"NIGHTLY_EXPORT": {"FAILED": 1}}),
+    "dss_run_deferred": (_run_deferred, {"BUILD_SALES": {"SUCCESS": 1}}),
+    "dss_mapped_scenarios": (
+        _mapped_scenarios,
+        {"PY_SCORING": {"SUCCESS": 1}, "TESTS_SMOKE": {"SUCCESS": 1}, "QUALITY_CHECKS": {"WARNING": 1}},
+    ),
+    "dss_fire_and_sense": (_fire_and_sense, {"BUILD_SALES": {"SUCCESS": 1}}),
+}
+#: DAGs of a batch touch different scenarios, so they run at the same time.
+BATCHES = [
+    ["dss_run_and_wait", "dss_timeout_and_abort", "dss_failure_log_and_report"],
+    ["dss_run_deferred", "dss_mapped_scenarios"],
+    ["dss_fire_and_sense"],
+]
+
+
+def test_batches_cover_every_example_dag() -> None:
+    assert sorted(d for batch in BATCHES for d in batch) == sorted(EXAMPLE_DAG_IDS) == sorted(CHECKS)
+
+
+@pytest.mark.case("1", "every example DAG through the scheduler")
+@pytest.mark.parametrize("batch", BATCHES, ids=["+".join(b) for b in BATCHES])
+def test_example_dags(deployment: Deployment, figures: dict[str, Any], batch: list[str]) -> None:
+    deployment.dss.speed = 2  # LONG_REFRESH takes 30 s: well past its example's 10 s timeout
+    confs = {
+        "dss_run_deferred": {"region": "EMEA"},
+        "dss_failure_log_and_report": {"output_dir": str(deployment.root / "reports")},
+    }
+    run_ids = {dag_id: deployment.trigger(dag_id, confs.get(dag_id)) for dag_id in batch}
+    results = {dag_id: deployment.result(dag_id, run_id, timeout=200) for dag_id, run_id in run_ids.items()}
+    expected_runs: dict[str, dict[str, int]] = {}
+    for dag_id, result in results.items():
+        check, runs = CHECKS[dag_id]
+        check(result, deployment)
+        expected_runs.update(runs)
+        run = deployment.dag_run(dag_id, result.run_id)
+        took = (parse_time(run["end_date"]) or 0.0) - (parse_time(run["start_date"]) or 0.0)
+        figures[dag_id] = f"{result.state} in {took:.0f}s"
+    _assert_runs(deployment.dss, expected_runs)
