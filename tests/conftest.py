@@ -2,17 +2,26 @@
 
 DSS itself is the embedded emulator: the ``dss_emulator`` fixture comes from our pytest plugin
 (``dss_provider.emulator.pytest_plugin``), exactly as users get it.
+
+Nothing stays in the temporary folder (``/tmp``) after the session: the AIRFLOW_HOME made here is
+removed when each pytest process ends, and pytest's own base temporary folder (``tmp_path``, also of
+pytest-xdist workers) is made in a folder of this session, removed at its end (unless
+``--basetemp`` is given).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parent.parent
 _HOME = tempfile.mkdtemp(prefix="dss-provider-airflow-home-")
+_BASETEMP = pytest.StashKey[str]()
 
 os.environ["AIRFLOW_HOME"] = _HOME
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
@@ -29,3 +38,18 @@ os.environ["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"] = json.dumps(
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "False")
 # Tests never talk to anything but loopback.
 os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    # Before pytest's tmp_path factory reads the option; xdist workers get a folder inside it.
+    if config.option.basetemp is None and not hasattr(config, "workerinput"):
+        config.option.basetemp = tempfile.mkdtemp(prefix="dss-provider-pytest-")
+        config.stash[_BASETEMP] = config.option.basetemp
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(_HOME, ignore_errors=True)
+    basetemp = config.stash.get(_BASETEMP, None)
+    if basetemp:
+        shutil.rmtree(basetemp, ignore_errors=True)
