@@ -1,5 +1,5 @@
 # The two commands of the README: `make demo` and `make test`. Each sets itself up from nothing.
-.PHONY: demo test lint bootstrap bench clean
+.PHONY: demo test test-releases lint bootstrap bench clean
 
 bootstrap:
 	@bash scripts/bootstrap.sh
@@ -10,6 +10,10 @@ demo: bootstrap
 test: bootstrap
 	@.venv/bin/python -m pytest -q
 
+# Airflow 3.0, 3.1 and 3.2, each in .venv-airflow-3.X from requirements/airflow-3.X.lock.
+test-releases: bootstrap
+	@bash scripts/test-airflow-releases.sh
+
 lint: bootstrap
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
@@ -19,4 +23,4 @@ bench: bootstrap
 	@.venv/bin/python -m benchmarks
 
 clean:
-	rm -rf .venv .cache .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .venv .venv-airflow-* .cache .pytest_cache .mypy_cache .ruff_cache

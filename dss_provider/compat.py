@@ -77,8 +77,11 @@ __all__ = [
     "XCom",
     "amask_secret",
     "conf",
+    "durable_kwargs",
     "get_async_connection",
     "mask_secret",
+    "note_durable_unavailable",
+    "note_trigger_on_kill_unavailable",
     "task",
 ]
 
@@ -155,13 +158,31 @@ async def amask_secret(secret: str) -> None:
 # --- what an older Airflow cannot do, said once in the task log ---------------------------------
 
 
+def durable_kwargs(durable: bool) -> dict[str, bool]:
+    """``durable=`` for ``ResumableJobMixin`` where it acts (3.3). Below, common-compat's stand-in would
+    warn at every DAG parse; :func:`note_durable_unavailable` says it once per try in the task log."""
+    return {"durable": durable} if HAS_TASK_STATE_STORE else {}
+
+
 def note_durable_unavailable(task_log: Any, durable: bool) -> None:
     """Say in the task log, once per try, that ``durable`` cannot act on this Airflow (below 3.3)."""
     if not durable or HAS_TASK_STATE_STORE:
         return
     task_log.warning(
         "durable=True needs the task state store of Airflow 3.3; this is Airflow %s, so a retry cannot "
-        "reattach to this try's DSS run and fires a new one. When the worker is still alive (timeout, "
-        "mark failed/success of a running task), on_kill aborts this try's run first (abort_on_kill).",
+        "reattach to this try's DSS run and fires a new one; a worker that is still alive when its task "
+        "is killed aborts this try's run first (abort_on_kill). Pass durable=False to silence this.",
+        AIRFLOW_VERSION,
+    )
+
+
+def note_trigger_on_kill_unavailable(task_log: Any, abort_on_kill: bool) -> None:
+    """Say in the task log, when deferring, how a kill is handled without ``BaseTrigger.on_kill`` (< 3.3)."""
+    if not abort_on_kill or _has_trigger_on_kill():
+        return
+    task_log.info(
+        "Airflow %s does not call a trigger's on_kill (3.3): instead, when the triggerer cancels the "
+        "trigger, the trigger reads this task's state and aborts the DSS run if the task was marked failed "
+        "or success or cleared meanwhile (abort_on_kill); a triggerer restart leaves the run alone.",
         AIRFLOW_VERSION,
     )

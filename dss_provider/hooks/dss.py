@@ -83,6 +83,22 @@ class DSSHook(BaseHook):
     conn_type = CONN_TYPE
     hook_name = "Dataiku DSS"
 
+    # The connection form for Airflow 3.0/3.1, which read only these two methods; 3.2+ builds it from
+    # the provider info's conn-fields and skips them (no deprecation warning). See hooks/connection_form.
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """The connection form's extra fields (Airflow before 3.2)."""
+        from dss_provider.hooks.connection_form import form_widgets
+
+        return form_widgets()
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Hidden, relabelled and placeholder standard fields of the connection form (Airflow before 3.2)."""
+        from dss_provider.hooks.connection_form import field_behaviour
+
+        return field_behaviour()
+
     def __init__(
         self, dss_conn_id: str = DEFAULT_CONN_ID, *, timeout: float | None = None, retries: int | None = None
     ) -> None:

@@ -21,7 +21,13 @@ from dss_provider.api.polling import (
     PollSchedule,
     check_positive,
 )
-from dss_provider.compat import Context, ResumableJobMixin
+from dss_provider.compat import (
+    Context,
+    ResumableJobMixin,
+    durable_kwargs,
+    note_durable_unavailable,
+    note_trigger_on_kill_unavailable,
+)
 from dss_provider.exceptions import DSSError, DSSNotFoundError, DSSTimeoutError, DSSTriggerFireCancelled
 from dss_provider.hooks import waiting
 from dss_provider.hooks.connection import DEFAULT_CONN_ID
@@ -107,9 +113,10 @@ class DSSRunScenarioOperator(ResumableJobMixin, _DSSRunScenarioBase):
             project_key=project_key,
             scenario_id=scenario_id,
             dss_conn_id=dss_conn_id,
-            durable=durable,
+            **durable_kwargs(durable),
             **kwargs,
         )
+        self.durable = durable  # what was asked; it acts where Airflow has the task state store (3.3)
         check_trigger_params_early(trigger_params)
         self.trigger_params: Any = trigger_params
         self.wait_for_completion = bool(wait_for_completion)
@@ -135,6 +142,7 @@ class DSSRunScenarioOperator(ResumableJobMixin, _DSSRunScenarioBase):
         self._check_rendered()
         self._deadline = self._make_deadline()
         self._result = None
+        note_durable_unavailable(self.log, self.durable)
         return self.execute_resumable(context)
 
     def execute_complete(
@@ -375,6 +383,7 @@ class DSSRunScenarioOperator(ResumableJobMixin, _DSSRunScenarioBase):
             if self._deadline
             else "",
         )
+        note_trigger_on_kill_unavailable(self.log, trigger.abort_on_kill)
         self.defer(
             trigger=trigger, method_name="execute_complete", kwargs={"attached": attached}, timeout=None
         )

@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
+from dss_provider import compat
 from dss_provider.api import endpoints, procedures
 from dss_provider.api.models import (
     describe_error,
@@ -50,7 +52,7 @@ from dss_provider.exceptions import (
 from dss_provider.hooks.connection import DEFAULT_CONN_ID
 from dss_provider.hooks.dss_async import DSSAsyncHook
 from dss_provider.hooks.waiting import DEFAULT_MAX_CONSECUTIVE_FAILURES
-from dss_provider.triggers import events
+from dss_provider.triggers import _user_kill, events
 from dss_provider.triggers._base import (
     ON_KILL_FIRE_WAIT,
     TRIGGER_REQUEST_RETRIES,
@@ -273,6 +275,21 @@ class DSSScenarioRunTrigger(_DSSWaitTrigger):
             lambda: time.time() - started_at,
             f"run {run_id} of {self.project_key}.{self.scenario_id}",
         )
+
+    async def run(self) -> AsyncIterator[compat.TriggerEvent]:
+        """Wait, then send one event. Before Airflow 3.3 (no ``on_kill`` call), a cancel that finds the
+        task killed by a user calls :meth:`on_kill` here (see ``triggers/_user_kill.py``)."""
+        sent = False
+        try:
+            async for event in super().run():
+                sent = True
+                yield event
+        except asyncio.CancelledError:
+            if self.abort_on_kill and not sent and not compat.HAS_TRIGGER_ON_KILL:
+                what = f"run {self._run_id or '(not started yet)'} of {self.project_key}.{self.scenario_id}"
+                if await _user_kill.killed_by_user(getattr(self, "task_instance", None), self.log, what):
+                    await self.on_kill()
+            raise
 
     async def on_kill(self) -> None:
         """The user killed the deferred task: abort exactly this run when ``abort_on_kill`` is set."""

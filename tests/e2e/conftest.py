@@ -28,9 +28,9 @@ def airflow_db() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def example_dagbag(airflow_db: None) -> Any:
-    from airflow.dag_processing.dagbag import DagBag
+    from tests.airflow_compat import dag_bag
 
-    return DagBag(dag_folder=str(EXAMPLES), bundle_path=EXAMPLES, bundle_name="dags-folder")
+    return dag_bag(EXAMPLES, bundle_name="dags-folder")
 
 
 @dataclass
@@ -58,6 +58,7 @@ def run_dag(example_dagbag: Any) -> Any:
     """``run_dag(dag_id, conf=None) -> DagRunResult``: run an example DAG with ``dag.test()``."""
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
+    from sqlalchemy import select
 
     def _run(dag_id: str, conf: dict[str, Any] | None = None) -> DagRunResult:
         dag = example_dagbag.get_dag(dag_id)
@@ -67,7 +68,8 @@ def run_dag(example_dagbag: Any) -> Any:
             tis = dr.get_task_instances(session=session)
             tasks = {_name(ti.task_id, ti.map_index): (str(ti.state) if ti.state else None) for ti in tis}
             xcoms: dict[str, dict[str, Any]] = {}
-            rows = session.scalars(XComModel.get_many(run_id=dr.run_id, dag_ids=dag_id)).all()
+            query = select(XComModel).where(XComModel.run_id == dr.run_id, XComModel.dag_id == dag_id)
+            rows = session.scalars(query).all()
             for row in rows:
                 xcoms.setdefault(_name(row.task_id, row.map_index), {})[row.key] = (
                     XComModel.deserialize_value(row)

@@ -9,8 +9,8 @@ import time
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
 
+from dss_provider.compat import TaskDeferred
 from dss_provider.emulator.server import DSSEmulator
 from dss_provider.hooks.dss import DSSHook
 

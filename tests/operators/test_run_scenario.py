@@ -196,8 +196,7 @@ def test_deferred_failed_before_deferral_still_fails(dss, context, monkeypatch):
 def test_deferral_hands_the_trigger_a_wall_clock_deadline(dss, context):
     import time
 
-    from airflow.sdk.exceptions import TaskDeferred
-
+    from dss_provider.compat import TaskDeferred
     from dss_provider.triggers.scenario import DSSScenarioRunTrigger
 
     op = _op("LONG_REFRESH", deferrable=True, timeout=30, abort_on_kill=False)
@@ -218,7 +217,7 @@ def test_execution_timeout_becomes_a_deadline_when_deferred(dss, context, hook):
     import time
     from datetime import timedelta
 
-    from airflow.sdk.exceptions import TaskDeferred
+    from dss_provider.compat import TaskDeferred
 
     op = _op("LONG_REFRESH", deferrable=True, execution_timeout=timedelta(seconds=20))
     with pytest.raises(TaskDeferred) as deferred:
@@ -228,7 +227,7 @@ def test_execution_timeout_becomes_a_deadline_when_deferred(dss, context, hook):
 
 
 def test_extra_link_reads_the_run_url_xcom(dss, context, monkeypatch):
-    from airflow.sdk.execution_time.xcom import XCom
+    from dss_provider.compat import XCom
 
     op = _op()
     result = op.execute(context)
@@ -248,7 +247,7 @@ def test_extra_link_reads_the_run_url_xcom(dss, context, monkeypatch):
 
 
 def test_extra_link_is_empty_without_xcom(monkeypatch):
-    from airflow.sdk.execution_time.xcom import XCom
+    from dss_provider.compat import XCom
 
     monkeypatch.setattr(XCom, "get_value", lambda **_: None)
     assert DSSScenarioRunLink().get_link(_op(), ti_key=object()) == ""  # type: ignore[arg-type]

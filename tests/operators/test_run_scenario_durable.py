@@ -7,10 +7,11 @@ import threading
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
 
+from dss_provider.compat import TaskDeferred
 from dss_provider.exceptions import DSSScenarioRunFailed, DSSTimeoutError
 from dss_provider.operators.scenario import DSSRunScenarioOperator
+from tests.airflow_compat import needs_task_state_store
 from tests.operators.conftest import FakeStateStore, counters, make_context, run_deferrable, wait_until
 
 KEY = DSSRunScenarioOperator.external_id_key
@@ -154,6 +155,7 @@ async def test_deferred_kill_goes_through_the_trigger(dss, hook, abort_on_kill):
 # --- retries (ResumableJobMixin) -----------------------------------------------------------------
 
 
+@needs_task_state_store
 def test_retry_after_a_crash_reattaches_to_the_run(dss):
     """Try 1 fires and is lost (here: it deferred and never came back); try 2 follows the same run."""
     store = FakeStateStore()
@@ -172,6 +174,7 @@ def test_retry_after_a_crash_reattaches_to_the_run(dss):
     assert stats["fires_accepted"] == 1 and stats["runs_started"] == 1
 
 
+@needs_task_state_store
 def test_retry_after_a_crash_before_the_run_was_known(dss, hook):
     """Only the fire was saved (crash between fire and run): the retry resolves it, no second fire."""
     store = FakeStateStore()
@@ -184,6 +187,7 @@ def test_retry_after_a_crash_before_the_run_was_known(dss, hook):
     assert store.get(KEY)["run_id"] == result["run_id"]
 
 
+@needs_task_state_store
 def test_retry_after_success_returns_the_run_without_firing(dss):
     store = FakeStateStore()
     first = _op("BUILD_SALES").execute(make_context(store))
@@ -204,6 +208,7 @@ def test_retry_after_a_failed_run_fires_a_new_one(dss):
     assert stats["fires_accepted"] == 2 and stats["runs_started"] == 2
 
 
+@needs_task_state_store
 def test_retry_reattaches_when_deferred_too(dss):
     store = FakeStateStore()
     with pytest.raises(TaskDeferred):
@@ -226,6 +231,7 @@ def test_without_a_state_store_it_still_runs(dss):
     assert result["outcome"] == "SUCCESS"
 
 
+@needs_task_state_store
 def test_retry_never_fires_again_when_dss_cannot_be_read(dss, monkeypatch):
     """A 5xx while checking the previous try's run fails the try; it does not fire a second run."""
     from dss_provider.exceptions import DSSTransientError
@@ -240,6 +246,7 @@ def test_retry_never_fires_again_when_dss_cannot_be_read(dss, monkeypatch):
     assert counters(dss, "BUILD_SALES")["fires_accepted"] == 1
 
 
+@needs_task_state_store
 def test_retry_fires_again_when_dss_forgot_the_run(dss):
     store = FakeStateStore()
     store.set(KEY, {"trigger_id": "manual", "trigger_run_id": "2001-01-01-00-00-00-000", "run_id": None})

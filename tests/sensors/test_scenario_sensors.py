@@ -9,14 +9,8 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from airflow.sdk.exceptions import (
-    AirflowRescheduleException,
-    AirflowSensorTimeout,
-    AirflowSkipException,
-    TaskDeferred,
-)
-from airflow.sdk.serde import deserialize, serialize
 
+from dss_provider.compat import AirflowSensorTimeout, AirflowSkipException, TaskDeferred
 from dss_provider.emulator.server import DSSEmulator
 from dss_provider.exceptions import (
     DSSConfigurationError,
@@ -30,6 +24,7 @@ from dss_provider.hooks.dss import DSSHook
 from dss_provider.sensors.scenario import DEFER_TIMEOUT_GRACE, DSSScenarioRunSensor, DSSTriggerFireSensor
 from dss_provider.triggers import events
 from dss_provider.triggers.scenario import DSSScenarioRunTrigger, DSSTriggerFireTrigger
+from tests.airflow_compat import AirflowRescheduleException, deserialize, serialize
 from tests.dss_support import fire, wait_finished, wait_run_id
 
 FAST = {"poke_interval": 0.02, "poll_interval": 0.02, "max_poll_interval": 0.1, "timeout": 10}

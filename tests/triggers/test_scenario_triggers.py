@@ -8,8 +8,6 @@ import time
 from typing import Any
 
 import pytest
-from airflow.sdk.module_loading import import_string
-from airflow.sdk.serde import deserialize, serialize
 
 from dss_provider.emulator.server import DSSEmulator
 from dss_provider.exceptions import (
@@ -27,6 +25,7 @@ from dss_provider.triggers.scenario import (
     DSSTriggerFireTrigger,
     exception_from_event,
 )
+from tests.airflow_compat import deserialize, import_string, serialize
 
 from .conftest import collect, counters, fire, run_state, wait_run_id
 
