@@ -6,8 +6,8 @@ What it does, from nothing but the virtualenv:
    ``airflow db migrate`` in it;
 2. starts the DSS emulator (built-in demo seed, accelerated) in this process and points the
    ``dataiku_dss_default`` connection at it through ``AIRFLOW_CONN_DATAIKU_DSS_DEFAULT`` (no DB edits);
-3. runs ``airflow dags test <dag_id>`` (a subprocess; its output goes to a log file in the temporary
-   home, key lines are echoed);
+3. runs ``airflow dags test <dag_id>`` (a subprocess; its output goes to ``.demo/demo.log``, key lines
+   are echoed, warnings and errors whole);
 4. prints one line per task: state, DSS run id, outcome, duration, run URL (read from the metadata DB's
    XComs and the emulator's own state);
 5. stops the emulator, also on Ctrl-C, SIGTERM or failure. The exit code is the DAG run's
@@ -15,7 +15,8 @@ What it does, from nothing but the virtualenv:
 
 The emulator's API key is never printed.
 
-The temporary home (with the full log) is kept for inspection; its path is printed.
+The temporary home is removed at the end, so nothing stays in ``/tmp``; the full log is kept in
+``.demo/demo.log`` of the checkout (git-ignored) and its path is printed.
 
 Usage: ``python scripts/demo.py [--dag-id ID] [--speed F] [--timeout S]``
 """
@@ -26,6 +27,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -38,6 +40,7 @@ from typing import IO, Any
 
 REPO = Path(__file__).resolve().parent.parent
 DAGS = REPO / "example_dags"
+LOG = REPO / ".demo" / "demo.log"
 DEFAULT_DAG = "dss_run_and_wait"
 #: structlog line: ``<timestamp> [<level>] <message> [<logger>] key=value ...``
 STRUCTLOG = re.compile(
@@ -158,7 +161,7 @@ def _pretty(line: str, width: int = 160) -> str | None:
     match = STRUCTLOG.match(line)
     if match is None:  # what tasks print(), tracebacks: only the exception line
         raised = EXCEPTION_LINE.match(line)
-        return _cut(f"   {raised['name']}: {raised['msg']}", width) if raised else None
+        return f"   {raised['name']}: {raised['msg']}" if raised else None
     msg = match["msg"]
     if not KEY_MESSAGES.search(msg) or re.search(r": step \d+ .* started$", msg):
         return None
@@ -166,7 +169,9 @@ def _pretty(line: str, width: int = 160) -> str | None:
     msg = re.sub(r"^\[DAG TEST\] starting task_id=(\S+) map_index=(-1|(\d+))", r"-- task \1[\3]", msg)
     msg = msg.replace("[]", "")
     msg = re.sub(r"^Marking run <DagRun (\S+) .*> (\w+)$", r"-- DAG run of \1 \2", msg)
-    return _cut(msg if match["level"] == "info" else f"{match['level'].upper()}: {msg}", width)
+    if match["level"] != "info":  # a warning or error is shown whole: its message is the point
+        return f"{match['level'].upper()}: {msg}"
+    return _cut(msg, width)
 
 
 def _cut(text: str, width: int) -> str:
@@ -320,13 +325,14 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _on_signal)
     started = time.monotonic()
     home = Path(tempfile.mkdtemp(prefix="dss-provider-demo-"))
-    log_path = home / "demo.log"
+    log_path = LOG
+    log_path.parent.mkdir(exist_ok=True)
     env = _airflow_env(home)
     emulator = None
     code = 1
     try:
         with open(log_path, "w", encoding="utf-8") as log:
-            _say(f"AIRFLOW_HOME={home} (log: {log_path})")
+            _say(f"AIRFLOW_HOME={home} (removed at the end; log: {log_path})")
             _say("airflow db migrate ...")
             rc, timed_out = _run_logged([_airflow_bin(), "db", "migrate"], env, log, timeout=300, echo=False)
             if rc != 0:
@@ -374,6 +380,7 @@ def main(argv: list[str] | None = None) -> int:
         if emulator is not None:
             emulator.stop()
             _say("DSS emulator stopped")
+        shutil.rmtree(home, ignore_errors=True)
         _say(f"done in {time.monotonic() - started:.0f}s")
 
 
