@@ -4,8 +4,8 @@
 #
 # Nothing is installed outside .venv: the virtualenv is made with the system Python's own venv
 # module, uv is installed with pip *inside* .venv (about 2 s) and installs the lock in seconds;
-# if uv cannot be installed, .venv's pip installs the lock instead (about a minute). uv's cache is
-# .cache/uv in the checkout (git-ignored).
+# if uv cannot be installed, .venv's pip installs the lock instead (about a minute). uv's cache and
+# the build scratch are .cache/uv and .cache/tmp in the checkout (git-ignored): nothing in /tmp.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
@@ -18,6 +18,9 @@ fi
 say() { echo "bootstrap: $*"; }
 export UV_SYSTEM_CERTS=1 UV_CACHE_DIR="${UV_CACHE_DIR:-$PWD/.cache/uv}" UV_COMPILE_BYTECODE=1
 export PIP_DISABLE_PIP_VERSION_CHECK=1
+# Build scratch (uv's and pip's lock files and build trees) in the checkout, not in /tmp.
+mkdir -p .cache/tmp
+export TMPDIR="$PWD/.cache/tmp"
 if [ ! -x "$VENV/bin/python" ]; then
   say "creating $VENV with $("$PY" --version 2>&1) ($PY -m venv)"
   "$PY" -m venv "$VENV"
