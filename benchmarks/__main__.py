@@ -11,7 +11,7 @@ from pathlib import Path
 
 from benchmarks._common import Context, Row, machine_info, scratch_dir
 
-BENCHES = ("emulator", "scale", "polling", "imports", "plugin")
+BENCHES = ("emulator", "scale", "polling", "imports", "plugin", "event_watchers")
 
 
 def _runner(name: str, args: argparse.Namespace) -> Callable[[Context], list[Row]]:
@@ -23,6 +23,10 @@ def _runner(name: str, args: argparse.Namespace) -> Callable[[Context], list[Row
         from benchmarks import plugin_cost
 
         return plugin_cost.run
+    if name == "event_watchers":
+        from benchmarks import event_watchers
+
+        return event_watchers.run
     if name == "scale":
         from benchmarks import scale
 

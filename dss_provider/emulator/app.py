@@ -219,6 +219,8 @@ class EmulatorApp:
         self.stats = stats
         self.router = Router(ROUTES)
         self.requests: dict[str, int] = {}
+        #: Requests per project key, then per route name (the event watchers' cost per project).
+        self.project_requests: dict[str, dict[str, int]] = {}
         self._faulted = FaultMiddleware(
             self._core,
             faults,
@@ -246,6 +248,9 @@ class EmulatorApp:
             scope["dss.route"] = name
             scope["dss.handler"] = (handler, params)
             self.requests[name] = self.requests.get(name, 0) + 1
+            if "K" in params:
+                per_project = self.project_requests.setdefault(params["K"], {})
+                per_project[name] = per_project.get(name, 0) + 1
         except EmulatorError as exc:
             scope["dss.error"] = exc
         await self._faulted(scope, receive, send)

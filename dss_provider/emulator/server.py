@@ -234,6 +234,7 @@ class DSSEmulator:
         self._faults.reset_counters()
         self._faults.seed(self._fault_seed)
         self._app.requests.clear()
+        self._app.project_requests.clear()
 
     def _reset_from_http(self, seed: Any) -> None:
         self.reset(seed if isinstance(seed, dict) else None)
@@ -250,6 +251,9 @@ class DSSEmulator:
         out.update(
             requests=requests,
             requests_total=sum(requests.values()),
+            requests_by_project={
+                k: dict(sorted(v.items())) for k, v in sorted(self._app.project_requests.items())
+            },
             faults=faults,
             faults_total=sum(faults.values()),
         )
