@@ -174,22 +174,23 @@ class DSSAirflow:
         return self
 
     def _check_home(self) -> None:
+        configured = os.environ.get("AIRFLOW_HOME")
+        yours = (Path.home() / "airflow").resolve()
+        if configured and Path(configured).expanduser().resolve() == yours:
+            raise DSSAirflowError(
+                f"dss_airflow: AIRFLOW_HOME is {yours}, your own Airflow home; dss_airflow never writes "
+                "there. Unset AIRFLOW_HOME (the plugin then uses a temporary one) or point it at a "
+                "temporary folder."
+            )
         import airflow.configuration
 
         used = Path(airflow.configuration.AIRFLOW_HOME).expanduser().resolve()
-        configured = os.environ.get("AIRFLOW_HOME")
         if configured is None or Path(configured).expanduser().resolve() != used:
             raise DSSAirflowError(
                 f"dss_airflow: Airflow was imported with AIRFLOW_HOME={used} before the dss_emulator "
                 "plugin could set a temporary one (a conftest.py or plugin imports Airflow at load time, "
                 "or the plugin was loaded late). Import Airflow inside your tests or fixtures, or set "
                 "AIRFLOW_HOME to a temporary folder yourself before Airflow is imported."
-            )
-        if used == (Path.home() / "airflow").resolve():
-            raise DSSAirflowError(
-                f"dss_airflow: AIRFLOW_HOME is {used}, your own Airflow home; dss_airflow never writes "
-                "there. Unset AIRFLOW_HOME (the plugin then uses a temporary one) or point it at a "
-                "temporary folder."
             )
 
     def _bundle_names(self) -> dict[str, Path]:

@@ -78,6 +78,26 @@ def test_missing_dag_folder_says_what_to_do(fresh_project: FreshProject) -> None
     assert not (fresh_project.home / "airflow").exists()
 
 
+def test_a_home_of_your_own_is_used(fresh_project: FreshProject) -> None:
+    # AIRFLOW_HOME set by the project's conftest.py: dss_airflow uses it (and adds its DAG bundle).
+    conftest = (
+        "import os, tempfile\n\nos.environ['AIRFLOW_HOME'] = os.path.join(tempfile.gettempdir(), 'mine')\n"
+    )
+    fresh_project.write({DAG_FILE: FILES[DAG_FILE], TEST_FILE: FILES[TEST_FILE], "conftest.py": conftest})
+    _passed(fresh_project.run("pytest -k succeeds"), 1)
+    assert (fresh_project.tmp / "mine" / "airflow.db").is_file()
+    assert _ours_left(fresh_project) == ["mine"]
+
+
+def test_refuses_your_own_airflow_home(fresh_project: FreshProject) -> None:
+    fresh_project.write({DAG_FILE: FILES[DAG_FILE], TEST_FILE: FILES[TEST_FILE]})
+    fresh_project.env["AIRFLOW_HOME"] = str(fresh_project.home / "airflow")
+    result = fresh_project.run("pytest -x -q")
+    assert result.returncode == 1
+    assert f"AIRFLOW_HOME is {fresh_project.home / 'airflow'}, your own Airflow home" in result.stdout
+    assert not (fresh_project.home / "airflow").exists()
+
+
 def test_plugin_switched_off(fresh_project: FreshProject) -> None:
     fresh_project.write({DAG_FILE: FILES[DAG_FILE], TEST_FILE: FILES[TEST_FILE]})
     result = fresh_project.run(OFF_COMMAND)
