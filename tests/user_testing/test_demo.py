@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.user_testing.conftest import ROOT
+from tests.user_testing.readme_project import ROOT
 
 
 def test_demo_runs_shows_warnings_whole_and_leaves_nothing_in_tmp(tmp_path: Path) -> None:

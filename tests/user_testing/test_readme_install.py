@@ -14,7 +14,7 @@ import sys
 import sysconfig
 from pathlib import Path
 
-from tests.user_testing.conftest import FreshProject, code_blocks, readme_section, shell_commands
+from tests.user_testing.readme_project import FreshProject, code_blocks, readme_section, shell_commands
 
 ROOT = Path(__file__).resolve().parents[2]
 SECTION = readme_section("Install")

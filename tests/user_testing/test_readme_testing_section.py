@@ -14,7 +14,7 @@ import subprocess
 
 import requests
 
-from tests.user_testing.conftest import (
+from tests.user_testing.readme_project import (
     TESTING_SECTION,
     FreshProject,
     named_files,
