@@ -124,13 +124,12 @@ def dss_emulator_server(pytestconfig: pytest.Config) -> Iterator[DSSEmulator]:
     from dss_provider.emulator.server import DSSEmulator
 
     seed = _option(pytestconfig, "dss_emulator_seed")
-    if seed:
+    if seed:  # a file relative to the rootdir, else as given (a path, or a bundled seed's name)
         from pathlib import Path
 
-        path = Path(seed)
-        if not path.is_absolute():
-            path = Path(str(pytestconfig.rootpath)) / path
-        seed = str(path)
+        in_root = Path(str(pytestconfig.rootpath)) / seed
+        if not Path(seed).is_absolute() and in_root.is_file():
+            seed = str(in_root)
     speed = float(_option(pytestconfig, "dss_emulator_speed") or DEFAULT_SPEED)
     emulator = DSSEmulator(seed=seed or None, speed=speed)
     emulator.start()

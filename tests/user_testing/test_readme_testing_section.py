@@ -163,3 +163,20 @@ def test_unknown_seed_name_says_where_it_looked(fresh_project: FreshProject) -> 
     assert result.returncode == 1
     assert "Seed 'my_seed.yaml': no such file" in result.stderr
     assert "demo, failing" in result.stderr
+
+
+def test_emulator_seed_option_takes_a_bundled_name_or_a_file(fresh_project: FreshProject) -> None:
+    fresh_project.write(
+        {
+            "seeds/one.yaml": "projects: [{key: ONE, scenarios: [{id: SOLO}]}]\n",
+            "tests/test_seed.py": (
+                "import os\n\n\ndef test_seed(dss_emulator):\n"
+                "    assert sorted(dss_emulator.state.catalog.projects) == os.environ['WANT'].split(',')\n"
+            ),
+        }
+    )
+    for option, want in (("failing", "DEMO"), ("seeds/one.yaml", "ONE"), ("", "DEMO,OTHER")):
+        fresh_project.env["WANT"] = want
+        _passed(fresh_project.run(f"pytest -q {'--dss-emulator-seed ' + option if option else ''}"), 1)
+    result = fresh_project.run("pytest -q --dss-emulator-seed nothing-here")
+    assert result.returncode == 1 and "Seed 'nothing-here': no such file" in result.stdout
