@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import shutil
 import signal
 import time
 from collections.abc import Iterator
@@ -54,20 +55,26 @@ def _deployment() -> Iterator[Deployment]:
         yield dep
     finally:
         dep.stop()
-        if os.environ.get("DSS_DEPLOY_KEEP") != "1":
-            import shutil
-
+        if os.environ.get("DSS_DEPLOY_KEEP") == "1" or _STAGE.get("failed"):
+            print(f"\nkept the deployment's files (logs, AIRFLOW_HOME) in {dep.root}")
+        else:
             shutil.rmtree(dep.root, ignore_errors=True)
 
 
 @pytest.fixture
-def deployment(_deployment: Deployment) -> Iterator[Deployment]:
+def deployment(_deployment: Deployment, request: pytest.FixtureRequest) -> Iterator[Deployment]:
     """The running deployment, with the emulator reset and a triggerer running; DAG runs a test leaves
     unfinished are failed afterwards, so that they cannot touch the next test's emulator state."""
     _deployment.dss.reset()
     if not _deployment.processes["triggerer"].alive:
         _deployment.start_triggerer()
+    first = len(_deployment.triggered)
     yield _deployment
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        _STAGE["failed"] = True
+        print(f"\nDAG runs of this test (home {_deployment.home}):")
+        print(_deployment.diagnose(_deployment.triggered[first:]))
     _deployment.fail_unfinished_runs()
 
 
@@ -82,6 +89,7 @@ def figures(request: pytest.FixtureRequest) -> dict[str, Any]:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[Any]:
     outcome: Any = yield
     report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)
     row = _ROWS.setdefault(item.nodeid, {"figures": {}})
     marker = item.get_closest_marker("case")
     row["case"] = str(marker.args[0]) if marker else "-"
@@ -106,7 +114,12 @@ def _fmt(value: Any) -> str:
 
 def results_table() -> str:
     lines = ["| case | what | result | time (s) | figures |", "|---|---|---|---|---|"]
-    for _nodeid, row in sorted(_ROWS.items(), key=lambda kv: (kv[1].get("case", "-"), kv[0])):
+
+    def order(item: tuple[str, dict[str, Any]]) -> tuple[int, str, str]:
+        case = str(item[1].get("case", "-"))
+        return (int(case) if case.isdigit() else 0, case, item[0])
+
+    for _nodeid, row in sorted(_ROWS.items(), key=order):
         if "result" not in row:
             continue
         figs = "; ".join(f"{k}: {_fmt(v)}" for k, v in row["figures"].items())

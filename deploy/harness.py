@@ -366,6 +366,8 @@ class Deployment:
         self.http.trust_env = False
         self._stopped = False
         self._started = False
+        #: (dag_id, run_id) of every DAG run triggered through :meth:`trigger`, oldest first.
+        self.triggered: list[tuple[str, str]] = []
 
     # -- set-up and tear-down ------------------------------------------------------------------
     def env(self) -> dict[str, str]:
@@ -530,7 +532,30 @@ class Deployment:
     def trigger(self, dag_id: str, conf: dict[str, Any] | None = None) -> str:
         """Trigger a DAG run through the REST API; returns its run id."""
         body = {"logical_date": None, "conf": conf or {}}
-        return str(self.api("POST", f"/api/v2/dags/{dag_id}/dagRuns", json=body)["dag_run_id"])
+        run_id = str(self.api("POST", f"/api/v2/dags/{dag_id}/dagRuns", json=body)["dag_run_id"])
+        self.triggered.append((dag_id, run_id))
+        return run_id
+
+    def diagnose(self, runs: Iterable[tuple[str, str]], lines: int = 12) -> str:
+        """Task states of DAG runs, and the last error/warning lines of their failed tasks' logs."""
+        out = []
+        for dag_id, run_id in runs:
+            try:
+                tis = self.task_instances(dag_id, run_id)
+            except DeploymentError as exc:
+                out.append(f"{dag_id}/{run_id}: {exc}")
+                continue
+            out.append(f"{dag_id}/{run_id}: {[(n, ti['state']) for n, ti in tis.items()]}")
+            for name, ti in tis.items():
+                if ti["state"] not in ("failed", "upstream_failed", "up_for_retry"):
+                    continue
+                for try_number in range(1, int(ti.get("try_number") or 1) + 1):
+                    with contextlib.suppress(Exception):
+                        log = self.task_log(dag_id, run_id, ti["task_id"], try_number, ti["map_index"])
+                        bad = [ln for ln in log.splitlines() if ln.startswith(("error", "warning"))]
+                        out.append(f"  {name} try {try_number}:")
+                        out.extend(f"    {ln[:600]}" for ln in bad[-lines:])
+        return "\n".join(out)
 
     def dag_run(self, dag_id: str, run_id: str) -> dict[str, Any]:
         return dict(self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}"))

@@ -132,8 +132,13 @@ BATCHES = [
 ]
 
 
+#: Scheduled on an asset watched in the triggerer, not triggered: proven by ``test_event_driven.py``.
+ASSET_SCHEDULED = {"dss_event_driven"}
+
+
 def test_batches_cover_every_example_dag() -> None:
-    assert sorted(d for batch in BATCHES for d in batch) == sorted(EXAMPLE_DAG_IDS) == sorted(CHECKS)
+    batched = sorted(d for batch in BATCHES for d in batch)
+    assert batched == sorted(EXAMPLE_DAG_IDS - ASSET_SCHEDULED) == sorted(CHECKS)
 
 
 @pytest.mark.case("1", "every example DAG through the scheduler")
