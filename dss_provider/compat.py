@@ -19,8 +19,9 @@ from dss_provider import check_airflow_version
 
 check_airflow_version(AIRFLOW_VERSION)
 
+# DAG, task and Param are not here: only the example DAGs use them (from common-compat), and importing
+# ``task`` loads the standard provider's decorators (DeprecatedImportWarning on 3.1) at DAG-parse time.
 from airflow.providers.common.compat.sdk import (  # noqa: E402
-    DAG,
     AirflowException,
     AirflowFailException,
     AirflowSensorTimeout,
@@ -31,14 +32,12 @@ from airflow.providers.common.compat.sdk import (  # noqa: E402
     BaseSensorOperator,
     Connection,
     Context,
-    Param,
     PokeReturnValue,
     ResumableJobMixin,
     TaskDeferred,
     XCom,
     conf,
     mask_secret,
-    task,
 )
 
 if TYPE_CHECKING:
@@ -52,7 +51,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AIRFLOW_VERSION",
-    "DAG",
     "HAS_DECLARATIVE_CONN_FIELDS",
     "HAS_TASK_STATE_STORE",
     "HAS_TRIGGER_ON_KILL",
@@ -68,7 +66,6 @@ __all__ = [
     "BaseTrigger",
     "Connection",
     "Context",
-    "Param",
     "PokeReturnValue",
     "ResumableJobMixin",
     "TaskDeferred",
@@ -82,7 +79,6 @@ __all__ = [
     "mask_secret",
     "note_durable_unavailable",
     "note_trigger_on_kill_unavailable",
-    "task",
 ]
 
 log = logging.getLogger(__name__)

@@ -21,6 +21,9 @@ declare -A RESOLVED_AT=([3.0]=2025-09-12 [3.1]=2026-03-25 [3.2]=2026-06-12)
 # stand-in), and the tests pin the official DSS client.
 NEWER_OK=(--exclude-newer-package apache-airflow-providers-common-compat=2026-10-31
   --exclude-newer-package dataiku-api-client=2026-12-01)
+# Airflow 3.0 draws the connection form's provider fields only with WTForms/Flask-AppBuilder, i.e. with
+# the FAB provider installed (3.1 stands in for them): test the form there as its users see it.
+declare -A EXTRA=([3.0]=apache-airflow-providers-fab [3.1]= [3.2]=)
 TEST_DIRS=(tests/operators tests/sensors tests/triggers tests/e2e tests/compat)
 
 export UV_SYSTEM_CERTS=1 UV_CACHE_DIR="${UV_CACHE_DIR:-$PWD/.cache/uv}" UV_COMPILE_BYTECODE=1
@@ -50,12 +53,13 @@ pytest-xdist
 responses
 psutil
 pyyaml
+${EXTRA[$rel]}
 EOF
   "$UV" pip compile -q --python-version 3.11 --no-header "$input" --exclude-newer "${RESOLVED_AT[$rel]}" "${NEWER_OK[@]}" \
     -o "requirements/airflow-$rel.lock.tmp"
   {
     echo "# Airflow ${AIRFLOW[$rel]} and the test tools for Python 3.11, as resolved on ${RESOLVED_AT[$rel]} (uv --exclude-newer),"
-    echo "# plus apache-airflow-providers-common-compat 1.23.0. Regenerate: scripts/test-airflow-releases.sh --lock $rel"
+    echo "# plus apache-airflow-providers-common-compat 1.23.0 ${EXTRA[$rel]:+and ${EXTRA[$rel]} }(scripts/test-airflow-releases.sh --lock $rel)."
     cat "requirements/airflow-$rel.lock.tmp"
   } >"requirements/airflow-$rel.lock"
   rm -f "$input" "requirements/airflow-$rel.lock.tmp"
