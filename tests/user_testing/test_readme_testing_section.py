@@ -59,15 +59,21 @@ def test_readme_dag_and_test_pass_in_a_fresh_project(fresh_project: FreshProject
         assert _ours_left(fresh_project) == [], f"{command} left files in TMPDIR"
 
 
-def test_readme_pyproject_dag_folder_from_any_directory(fresh_project: FreshProject) -> None:
-    # The DAGs elsewhere than dags/, named by the README's pyproject.toml; pytest run from another folder.
-    fresh_project.write({PYPROJECT: FILES[PYPROJECT], TEST_FILE: FILES[TEST_FILE]})
+def test_readme_pyproject_dag_folder_from_any_directory_with_a_home_of_your_own(
+    fresh_project: FreshProject,
+) -> None:
+    # The DAGs elsewhere than dags/, named by the README's pyproject.toml; pytest run from another
+    # folder; AIRFLOW_HOME set by the project's conftest.py: dss_airflow uses it and adds its bundle.
+    conftest = (
+        "import os, tempfile\n\nos.environ['AIRFLOW_HOME'] = os.path.join(tempfile.gettempdir(), 'mine')\n"
+    )
+    fresh_project.write({PYPROJECT: FILES[PYPROJECT], TEST_FILE: FILES[TEST_FILE], "conftest.py": conftest})
     fresh_project.write({"airflow/" + DAG_FILE: FILES[DAG_FILE]})
-    elsewhere = fresh_project.home
     command = f"pytest {fresh_project.root / 'tests'} -k succeeds"  # one DAG run is enough here
-    _passed(fresh_project.run(command, cwd=elsewhere), 1)
+    _passed(fresh_project.run(command, cwd=fresh_project.home), 1)
+    assert (fresh_project.tmp / "mine" / "airflow.db").is_file()
     assert not (fresh_project.home / "airflow").exists()
-    assert _ours_left(fresh_project) == []
+    assert _ours_left(fresh_project) == ["mine"]
 
 
 def test_missing_dag_folder_says_what_to_do(fresh_project: FreshProject) -> None:
@@ -76,17 +82,6 @@ def test_missing_dag_folder_says_what_to_do(fresh_project: FreshProject) -> None
     assert result.returncode == 1
     assert "dss_airflow: DAG folder" in result.stdout and "dss_airflow_dags" in result.stdout
     assert not (fresh_project.home / "airflow").exists()
-
-
-def test_a_home_of_your_own_is_used(fresh_project: FreshProject) -> None:
-    # AIRFLOW_HOME set by the project's conftest.py: dss_airflow uses it (and adds its DAG bundle).
-    conftest = (
-        "import os, tempfile\n\nos.environ['AIRFLOW_HOME'] = os.path.join(tempfile.gettempdir(), 'mine')\n"
-    )
-    fresh_project.write({DAG_FILE: FILES[DAG_FILE], TEST_FILE: FILES[TEST_FILE], "conftest.py": conftest})
-    _passed(fresh_project.run("pytest -k succeeds"), 1)
-    assert (fresh_project.tmp / "mine" / "airflow.db").is_file()
-    assert _ours_left(fresh_project) == ["mine"]
 
 
 def test_refuses_your_own_airflow_home(fresh_project: FreshProject) -> None:
