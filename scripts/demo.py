@@ -18,7 +18,8 @@ The emulator's API key is never printed.
 The temporary home is removed at the end, so nothing stays in ``/tmp``; the full log is kept in
 ``.demo/demo.log`` of the checkout (git-ignored) and its path is printed.
 
-Usage: ``python scripts/demo.py [--dag-id ID] [--speed F] [--timeout S]``
+Usage: ``python scripts/demo.py [--dag-id ID] [--speed F] [--timeout S]``; ``--event-driven`` runs the
+event-driven example under a real triggerer instead (``scripts/demo_event_driven.py``).
 """
 
 from __future__ import annotations
@@ -319,7 +320,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dag-id", default=DEFAULT_DAG, help=f"example DAG to run (default {DEFAULT_DAG})")
     parser.add_argument("--speed", type=float, default=4.0, help="emulator speed factor (default 4)")
     parser.add_argument("--timeout", type=float, default=150.0, help="limit of the DAG run, seconds")
+    parser.add_argument(
+        "--event-driven",
+        action="store_true",
+        help="run example_dss_event_driven under a real triggerer (PostgreSQL + Airflow processes; "
+        "see scripts/demo_event_driven.py) instead of airflow dags test",
+    )
     args = parser.parse_args(argv)
+    if args.event_driven:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from demo_event_driven import run as run_event_driven
+
+        return run_event_driven()
 
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
