@@ -194,20 +194,17 @@ def test_hundred_watchers_cost_what_one_costs(deployment: Deployment, figures: d
 
 @pytest.mark.case("15", "the README's event-driven demo command, as typed")
 def test_event_driven_demo_command() -> None:
-    """``.venv/bin/python scripts/demo.py --event-driven`` (the README's command) stands up its own
-    deployment, starts DSS runs from the UI and a time trigger, and prints which DAG run carried each."""
+    """The README's command (section "Event-driven DAGs") stands up its own deployment, starts DSS runs
+    from the UI and a time trigger, and prints which DAG run carried each."""
+    import shlex
     import subprocess
-    import sys
 
+    from tests.user_testing.readme_project import readme_section, shell_commands
+
+    (command,) = shell_commands(readme_section("Event-driven DAGs"))
+    assert command == ".venv/bin/python scripts/demo.py --event-driven"
     repo = Path(__file__).resolve().parents[1]
-    python = Path(sys.executable)
-    done = subprocess.run(
-        [str(python), "scripts/demo.py", "--event-driven"],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        timeout=540,
-    )
+    done = subprocess.run(shlex.split(command), cwd=repo, capture_output=True, text=True, timeout=540)
     out = done.stdout + done.stderr
     assert done.returncode == 0, out[-4000:]
     assert "every DSS run scheduled exactly one DAG run (FAILED filtered)" in out, out[-4000:]
