@@ -96,6 +96,10 @@ class DSSAsyncHook:
         shared = _shared_of_loop().get(self.dss_conn_id)
         if shared is None or shared.client.is_closed:
             config = await self._fetch_config_once()
+            if self._shared is not None:
+                # Another acquire() of this same hook (concurrent first requests) got there first: join
+                # once, or the shared client would count this hook twice and never close.
+                return self._shared
             # Another hook of this connection may have created the client while we awaited.
             registry = _shared_of_loop()
             shared = registry.get(self.dss_conn_id)

@@ -185,3 +185,15 @@ async def test_environment_proxy_is_applied_and_no_proxy_honoured(
     async with DSSAsyncHook(retries=0) as hook:
         with pytest.raises(DSSConnectionError, match="Could not get an answer from DSS"):
             await hook.execute(endpoints.get_light_status("DEMO", "BUILD_SALES"))
+
+
+async def test_concurrent_first_requests_of_one_hook_join_once(emu: DSSEmulator) -> None:
+    """Several requests of one hook at once, before it has joined the shared client: it joins once, so
+    its release closes the client (it used to count the hook once per concurrent request)."""
+    hook = DSSAsyncHook()
+    await asyncio.gather(*(hook.execute(endpoints.list_projects()) for _ in range(5)))
+    (entry,) = [e for conn_id, e in dss_async.open_clients() if conn_id == "dataiku_dss_default"]
+    assert entry.users == 1
+    await hook.release()
+    assert entry.client.is_closed
+    assert not any(conn_id == "dataiku_dss_default" for conn_id, _ in dss_async.open_clients())
