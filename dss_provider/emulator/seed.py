@@ -34,6 +34,8 @@ A seed is a dict, or a path to a YAML (``.yaml``/``.yml``) or JSON file, of this
             type: custom_python
             params: {emulator: {duration: 2}}   # a custom_python scenario is one pseudo-step
             script: "print('stored, never executed')"
+    time_triggers: false               # true: the temporal triggers fire on the emulator's clock
+                                       # (DSSEmulator(time_triggers=...) / --time-triggers win)
     api_keys:                          # extra keys; the emulator's main key is always global
       - key: other-project-only-key
         projects: [OTHER]              # or "*" for all projects
