@@ -47,11 +47,13 @@ if TYPE_CHECKING:
     from airflow.triggers.base import BaseTrigger, TriggerEvent
 
     HAS_DECLARATIVE_CONN_FIELDS: bool
+    HAS_SHARED_TRIGGER_STREAMS: bool
     HAS_TRIGGER_ON_KILL: bool
 
 __all__ = [
     "AIRFLOW_VERSION",
     "HAS_DECLARATIVE_CONN_FIELDS",
+    "HAS_SHARED_TRIGGER_STREAMS",
     "HAS_TASK_STATE_STORE",
     "HAS_TRIGGER_ON_KILL",
     "AirflowException",
@@ -121,9 +123,18 @@ def _reads_declarative_conn_fields() -> bool:
         return '"conn-fields"' in source.read()
 
 
+def _has_shared_trigger_streams() -> bool:
+    """Triggers that share one poll loop (``airflow.triggers.shared_stream``, Airflow 3.3), used by
+    event-driven scheduling (``AssetWatcher``) with many watchers."""
+    import importlib.util
+
+    return importlib.util.find_spec("airflow.triggers.shared_stream") is not None
+
+
 _PROBES = {
     "HAS_TRIGGER_ON_KILL": _has_trigger_on_kill,
     "HAS_DECLARATIVE_CONN_FIELDS": _reads_declarative_conn_fields,
+    "HAS_SHARED_TRIGGER_STREAMS": _has_shared_trigger_streams,
 }
 
 

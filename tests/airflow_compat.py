@@ -39,6 +39,12 @@ needs_trigger_on_kill = pytest.mark.skipif(
 )
 
 
+needs_shared_trigger_streams = pytest.mark.skipif(
+    not compat.HAS_SHARED_TRIGGER_STREAMS,
+    reason=f"shared trigger streams are Airflow 3.3 (this is {compat.AIRFLOW_VERSION})",
+)
+
+
 def dag_bag(folder: Any, bundle_name: str) -> Any:
     """A DagBag of ``folder`` parsed as the bundle ``bundle_name`` (the name is a 3.2+ argument)."""
     try:
@@ -56,6 +62,7 @@ __all__ = [
     "dag_bag",
     "deserialize",
     "import_string",
+    "needs_shared_trigger_streams",
     "needs_task_state_store",
     "needs_trigger_on_kill",
     "serialize",
