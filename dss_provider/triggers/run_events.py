@@ -212,51 +212,12 @@ class DSSScenarioRunEventTrigger(BaseEventTrigger):
             "" if cursor.fresh else " (resuming from the stored cursor)",
         )
         async for poll in polls:
-            if not isinstance(poll, ProjectPoll) or poll.project_key != self.project_key:
+            try:
+                batch = await self._apply(poll, cursor)
+            except Exception:
+                # Unexpected data must not end the watcher (the triggerer would restart it at once).
+                self.log.exception("Could not read a poll of %s; the next poll tries again", self._describe())
                 continue
-            if poll.project_error:
-                self.log.error(
-                    "Cannot watch %s: %s Next attempt in %.0fs.",
-                    self._describe(),
-                    poll.project_error.rstrip(),
-                    poll.next_poll_in,
-                )
-                continue
-            if self.scenario_ids is None:
-                if poll.listed is None:
-                    continue  # a poll made for other watchers only
-                watched = poll.listed
-            else:
-                watched = self.scenario_ids
-            batch: list[dict[str, Any]] = []
-            moved = False
-            for sid in watched:
-                if sid in poll.errors:
-                    self.log.error(
-                        "Cannot read the runs of DSS scenario %s.%s: %s Retrying with backoff.",
-                        self.project_key,
-                        sid,
-                        poll.errors[sid].rstrip(),
-                    )
-                    continue
-                if sid not in poll.runs:
-                    continue  # not polled this time (backing off, or joined mid-poll)
-                runs = poll.runs[sid]
-                new = cursor.newer(sid, runs)
-                if new is not None and not poll.complete.get(sid, True) and not cursor.reaches(sid, runs):
-                    runs = await self._catch_up(sid, cursor)
-                    new = cursor.newer(sid, runs)
-                moved |= cursor.advance(sid, runs)
-                for run in new or ():
-                    outcome = str((run.get("result") or {}).get("outcome") or "UNKNOWN")
-                    if outcome in self.outcomes:
-                        batch.append(self._summary(sid, run, poll.web_url))
-            if cursor.fresh:
-                cursor.fresh = False
-                moved = True
-            if moved:
-                # Before the events leave: a crash in between loses them rather than sending them twice.
-                await self._save_cursor(cursor)
             for summary in batch:
                 self.log.info(
                     "DSS run %s.%s %s finished: %s",
@@ -266,6 +227,55 @@ class DSSScenarioRunEventTrigger(BaseEventTrigger):
                     summary["outcome"],
                 )
                 yield TriggerEvent(summary)
+
+    async def _apply(self, poll: Any, cursor: RunCursor) -> list[dict[str, Any]]:
+        """Move the cursor over one poll (stored before returning); this watcher's new runs, oldest first."""
+        batch: list[dict[str, Any]] = []
+        if not isinstance(poll, ProjectPoll) or poll.project_key != self.project_key:
+            return batch
+        if poll.project_error:
+            self.log.error(
+                "Cannot watch %s: %s Next attempt in %.0fs.",
+                self._describe(),
+                poll.project_error.rstrip(),
+                poll.next_poll_in,
+            )
+            return batch
+        if self.scenario_ids is None:
+            if poll.listed is None:
+                return batch  # a poll made for other watchers only
+            watched = poll.listed
+        else:
+            watched = self.scenario_ids
+        moved = False
+        for sid in watched:
+            if sid in poll.errors:
+                self.log.error(
+                    "Cannot read the runs of DSS scenario %s.%s: %s Retrying with backoff.",
+                    self.project_key,
+                    sid,
+                    poll.errors[sid].rstrip(),
+                )
+                continue
+            if sid not in poll.runs:
+                continue  # not polled this time (backing off, or joined mid-poll)
+            runs = poll.runs[sid]
+            new = cursor.newer(sid, runs)
+            if new is not None and not poll.complete.get(sid, True) and not cursor.reaches(sid, runs):
+                runs = await self._catch_up(sid, cursor)
+                new = cursor.newer(sid, runs)
+            moved |= cursor.advance(sid, runs)
+            for run in new or ():
+                outcome = str((run.get("result") or {}).get("outcome") or "UNKNOWN")
+                if outcome in self.outcomes:
+                    batch.append(self._summary(sid, run, poll.web_url))
+        if cursor.fresh:
+            cursor.fresh = False
+            moved = True
+        if moved:
+            # Before the events leave: a crash in between loses them rather than sending them twice.
+            await self._save_cursor(cursor)
+        return batch
 
     def _summary(self, scenario_id: str, run: dict[str, Any], web_url: str | None) -> dict[str, Any]:
         summary: dict[str, Any] = summarize_run(  # type: ignore[assignment]

@@ -353,3 +353,26 @@ def test_backoff_is_bounded() -> None:
     assert _run_poll.backoff(30, 2) == 60
     assert _run_poll.backoff(30, 20) == _run_poll.MAX_ERROR_BACKOFF
     assert _run_poll.backoff(900, 20) == 900
+
+
+@pytest.mark.parametrize("kind", ["status", "html", "non_json", "drop"])
+async def test_dss_failures_are_logged_then_the_watcher_recovers(
+    dss: DSSEmulator, hook: DSSHook, kind: str
+) -> None:
+    async with watching(watcher(scenario_ids=["TESTS_SMOKE"])) as watch:
+        await polls(dss)
+        rule = {"status": 500} if kind == "status" else {}
+        dss.faults.add(kind=kind, route="last_runs", **rule)
+        await until(lambda: watch.errors(), timeout=5)
+        dss.faults.clear()
+        run_id = await arun_to_end(hook, "TESTS_SMOKE")
+        await until(lambda: watch.events, timeout=10)
+        assert not watch.task.done()
+    assert [e["run_id"] for e in watch.events] == [run_id]
+    # No answer at all: the project is unreachable; an error answer: that scenario's request failed.
+    where = (
+        "Cannot watch DSS project DEMO"
+        if kind == "drop"
+        else "Cannot read the runs of DSS scenario DEMO.TESTS_SMOKE"
+    )
+    assert where in watch.errors()[0], watch.errors()[0]
