@@ -109,8 +109,8 @@ def watchers_dag(dag_id: str, n: int) -> str:
         from datetime import datetime
 
         from airflow.providers.common.compat.sdk import DAG, task
-        from airflow.sdk import Asset, AssetWatcher
 
+        from dss_provider.compat import Asset, AssetWatcher
         from dss_provider.triggers.run_events import DSSScenarioRunEventTrigger
 
         SCENARIOS = {DEPLOY_SCENARIOS!r}

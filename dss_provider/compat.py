@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from airflow.providers.common.compat.connection import get_async_connection
     from airflow.providers.common.compat.sdk import TaskInstanceKey
     from airflow.providers.common.compat.triggers import BaseEventTrigger
+    from airflow.sdk import Asset, AssetWatcher
     from airflow.triggers.base import BaseTrigger, TriggerEvent
 
     HAS_DECLARATIVE_CONN_FIELDS: bool
@@ -60,6 +61,8 @@ __all__ = [
     "AirflowFailException",
     "AirflowSensorTimeout",
     "AirflowSkipException",
+    "Asset",
+    "AssetWatcher",
     "BaseEventTrigger",
     "BaseHook",
     "BaseOperator",
@@ -97,6 +100,9 @@ _LAZY: dict[str, tuple[str, str]] = {
     "BaseTrigger": ("airflow.triggers.base", "BaseTrigger"),
     "TriggerEvent": ("airflow.triggers.base", "TriggerEvent"),
     "BaseEventTrigger": ("airflow.providers.common.compat.triggers", "BaseEventTrigger"),
+    # Event-driven scheduling (Airflow 3.0+); common-compat does not carry AssetWatcher.
+    "Asset": ("airflow.sdk", "Asset"),
+    "AssetWatcher": ("airflow.sdk", "AssetWatcher"),
     "get_async_connection": ("airflow.providers.common.compat.connection", "get_async_connection"),
     "TaskInstanceKey": ("airflow.providers.common.compat.sdk", "TaskInstanceKey"),
 }

@@ -18,8 +18,8 @@ from datetime import datetime
 from typing import Any
 
 from airflow.providers.common.compat.sdk import DAG, task
-from airflow.sdk import Asset, AssetWatcher
 
+from dss_provider.compat import Asset, AssetWatcher
 from dss_provider.triggers.run_events import DSSScenarioRunEventTrigger
 
 DSS_DEMO_RUNS = Asset(
