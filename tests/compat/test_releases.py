@@ -188,8 +188,13 @@ def _states(state: str | None, task_id: str = "run", run_id: str = "manual__1") 
     return get_task_states
 
 
-async def _cancel_while_waiting(trigger: DSSScenarioRunTrigger) -> None:
-    """Start the trigger like the triggerer, then cancel it like the triggerer does when it lets go."""
+async def _cancel_while_waiting(hook: DSSHook, abort_on_kill: bool) -> str:
+    """Fire LONG_REFRESH, wait for its run in a trigger started like the triggerer does, then cancel the
+    trigger like the triggerer does when it lets go of it; the run id."""
+    run_id = wait_run_id(hook, "LONG_REFRESH", hook.fire_scenario("DEMO", "LONG_REFRESH").get_raw())
+    trigger = DSSScenarioRunTrigger(
+        "DEMO", "LONG_REFRESH", run_id=run_id, poll_interval=0.05, abort_on_kill=abort_on_kill
+    )
     trigger.task_instance = SimpleNamespace(dag_id="dag", task_id="run", run_id="manual__1", map_index=-1)
     waiting = asyncio.ensure_future(trigger.run().__anext__())
     await asyncio.sleep(0.3)
@@ -198,6 +203,7 @@ async def _cancel_while_waiting(trigger: DSSScenarioRunTrigger) -> None:
     with pytest.raises(asyncio.CancelledError):
         await waiting
     await trigger.cleanup()
+    return run_id
 
 
 @pytest.mark.parametrize(
@@ -213,12 +219,7 @@ async def test_a_cancelled_trigger_aborts_the_run_only_when_a_user_killed_the_ta
     from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
 
     monkeypatch.setattr(RuntimeTaskInstance, "get_task_states", staticmethod(_states(state)), raising=False)
-    fire = hook.fire_scenario("DEMO", "LONG_REFRESH").get_raw()
-    run_id = wait_run_id(hook, "LONG_REFRESH", fire)
-    trigger = DSSScenarioRunTrigger(
-        "DEMO", "LONG_REFRESH", run_id=run_id, poll_interval=0.05, abort_on_kill=True
-    )
-    await _cancel_while_waiting(trigger)
+    run_id = await _cancel_while_waiting(hook, abort_on_kill=True)
     aborted = _run(dss, "LONG_REFRESH", run_id).aborted_at is not None
     assert aborted is (killed and not compat.HAS_TRIGGER_ON_KILL)
     if not aborted:
@@ -234,12 +235,7 @@ async def test_a_cancelled_trigger_that_cannot_read_its_task_state_aborts_nothin
         raise ConnectionResetError("supervisor closed the connection")
 
     monkeypatch.setattr(RuntimeTaskInstance, "get_task_states", staticmethod(gone), raising=False)
-    fire = hook.fire_scenario("DEMO", "LONG_REFRESH").get_raw()
-    run_id = wait_run_id(hook, "LONG_REFRESH", fire)
-    trigger = DSSScenarioRunTrigger(
-        "DEMO", "LONG_REFRESH", run_id=run_id, poll_interval=0.05, abort_on_kill=True
-    )
-    await _cancel_while_waiting(trigger)
+    run_id = await _cancel_while_waiting(hook, abort_on_kill=True)
     assert _run(dss, "LONG_REFRESH", run_id).aborted_at is None
     lines = said("could not read its task's state")
     assert len(lines) == (0 if compat.HAS_TRIGGER_ON_KILL else 1)
@@ -257,10 +253,7 @@ async def test_abort_on_kill_false_never_asks(
         raise AssertionError("the task state was read although abort_on_kill=False")
 
     monkeypatch.setattr(RuntimeTaskInstance, "get_task_states", staticmethod(asked), raising=False)
-    fire = hook.fire_scenario("DEMO", "LONG_REFRESH").get_raw()
-    run_id = wait_run_id(hook, "LONG_REFRESH", fire)
-    trigger = DSSScenarioRunTrigger("DEMO", "LONG_REFRESH", run_id=run_id, poll_interval=0.05)
-    await _cancel_while_waiting(trigger)
+    run_id = await _cancel_while_waiting(hook, abort_on_kill=False)
     assert _run(dss, "LONG_REFRESH", run_id).aborted_at is None
     hook.abort_run("DEMO", "LONG_REFRESH", run_id)
 
