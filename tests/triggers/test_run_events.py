@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 from airflow.sdk.module_loading import import_string
-from airflow.triggers.shared_stream import SharedStreamManager
 
+from dss_provider import compat
 from dss_provider.emulator.server import DSSEmulator
 from dss_provider.exceptions import DSSConfigurationError
 from dss_provider.hooks.dss import DSSHook
@@ -251,7 +251,10 @@ async def test_without_a_state_store_a_restart_starts_afresh(dss: DSSEmulator, h
 # --- the shared poll ----------------------------------------------------------------------------
 
 
+@pytest.mark.skipif(not compat.HAS_SHARED_TRIGGER_STREAMS, reason="shared trigger streams are Airflow 3.3")
 async def test_a_hundred_watchers_share_one_poll(dss: DSSEmulator, hook: DSSHook) -> None:
+    from airflow.triggers.shared_stream import SharedStreamManager
+
     manager = SharedStreamManager()
     triggers = [
         watcher(scenario_ids=["TESTS_SMOKE"] if i % 2 else ["BUILD_SALES", "TESTS_SMOKE"]) for i in range(100)
