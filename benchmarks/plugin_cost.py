@@ -7,7 +7,7 @@ the package. Each figure is the median over fresh ``python -c`` processes of::
 
 - *import*: importing the plugin module (with ``dss_provider/__init__.py`` and the emulator package);
 - *import + start-up hook*: that, plus what its ``pytest_load_initial_conftests`` and
-  ``pytest_unconfigure`` hooks do in every session (import ``dss_provider.testing``, make and remove
+  ``pytest_unconfigure`` hooks do in every session (import ``dss_provider.testing.home``, make and remove
   the temporary ``AIRFLOW_HOME``).
 
 Byte code is compiled first, as a wheel install does (``PYTHONDONTWRITEBYTECODE=1`` is set in our
@@ -42,7 +42,7 @@ before = set(sys.modules)
 t0 = time.perf_counter()
 import {plugin}
 t1 = time.perf_counter()
-from dss_provider.testing import IsolatedAirflowHome
+from dss_provider.testing.home import IsolatedAirflowHome
 home = IsolatedAirflowHome.enter()
 if home is not None:
     home.close()

@@ -48,7 +48,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from dss_provider.emulator.server import DSSEmulator
-    from dss_provider.testing import DSSAirflow, IsolatedAirflowHome
+    from dss_provider.testing.harness import DSSAirflow
+    from dss_provider.testing.home import IsolatedAirflowHome
 
 DEFAULT_SPEED = 20.0
 _HOME: pytest.StashKey[IsolatedAirflowHome | None] = pytest.StashKey()
@@ -83,7 +84,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
     """Point an unset AIRFLOW_HOME at a temporary folder before any conftest can import Airflow."""
-    from dss_provider.testing import IsolatedAirflowHome
+    from dss_provider.testing.home import IsolatedAirflowHome
 
     early_config.stash[_HOME] = IsolatedAirflowHome.enter()
 
@@ -93,7 +94,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "dss_seed(seed): load this seed (path, bundled seed name or dict) into the dss_emulator"
     )
     if _HOME not in config.stash:  # registered after start-up (not as an installed or -p plugin)
-        from dss_provider.testing import IsolatedAirflowHome
+        from dss_provider.testing.home import IsolatedAirflowHome
 
         config.stash[_HOME] = IsolatedAirflowHome.enter()
 
@@ -182,7 +183,7 @@ def _dag_folders(config: pytest.Config) -> list[Path]:
 @pytest.fixture(scope="session")
 def dss_airflow_session(pytestconfig: pytest.Config) -> Iterator[DSSAirflow]:
     """The session's isolated Airflow: DAG bundle of your DAG folders, migrated SQLite DB."""
-    from dss_provider.testing import DSSAirflow
+    from dss_provider.testing.harness import DSSAirflow
 
     harness = DSSAirflow(_dag_folders(pytestconfig), pytestconfig.stash.get(_HOME, None)).start()
     try:

@@ -1,92 +1,30 @@
-"""An isolated Airflow for testing your DAGs against the DSS emulator (the ``dss_airflow`` fixture).
+"""The ``dss_airflow`` harness: a DAG bundle of your DAG folders, a migrated DB, ``run_dag``.
 
-The pytest plugin (``dss_provider.emulator.pytest_plugin``) uses this module in two steps:
-
-1. :meth:`IsolatedAirflowHome.enter`, before any ``conftest.py`` or test module can import Airflow:
-   when ``AIRFLOW_HOME`` is not set, it points it at a temporary folder (so ``~/airflow`` is never
-   touched; Airflow creates the folder when first imported), drops ``AIRFLOW_CONFIG`` and
-   ``AIRFLOW__DATABASE__SQL_ALCHEMY_CONN`` (the DB is then the SQLite file of that folder) and sets
-   ``AIRFLOW__CORE__LOAD_EXAMPLES=False``. Each pytest process (each pytest-xdist worker) gets its
-   own folder; it is removed when the session ends.
-2. :class:`DSSAirflow`, made once per session by the ``dss_airflow`` fixture: a DAG bundle of your DAG
-   folders, the metadata DB migrated once, and :meth:`DSSAirflow.run_dag`.
-
-Only standard-library modules are imported here at module level: the plugin loads this module in
-every pytest session, Airflow is imported only when ``dss_airflow`` is used.
+Made once per session by the ``dss_airflow`` fixture (see :mod:`dss_provider.testing`). Airflow is
+imported only when the harness starts.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
-import sys
-import tempfile
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-#: Set to the ``AIRFLOW_HOME`` this module made, so that a child process (a pytest-xdist worker,
-#: a pytest run in a subprocess) that inherits it knows it is not the user's and makes its own.
-OWNED_HOME_ENV = "DSS_PROVIDER_TEST_AIRFLOW_HOME"
+if TYPE_CHECKING:
+    from dss_provider.testing.home import IsolatedAirflowHome
+
 BUNDLE_ENV = "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"
 LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
-#: Environment variables that would point Airflow elsewhere than the temporary home.
-_DROPPED = ("AIRFLOW_CONFIG", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN")
 
 
 class DSSAirflowError(RuntimeError):
     """The ``dss_airflow`` set-up cannot give an isolated Airflow; the message says what to do."""
 
 
-class IsolatedAirflowHome:
-    """A temporary ``AIRFLOW_HOME`` set in ``os.environ``; :meth:`close` restores and removes it."""
-
-    def __init__(self, path: Path, saved: dict[str, str | None]) -> None:
-        self.path = path
-        self._saved = saved
-
-    @classmethod
-    def enter(cls) -> IsolatedAirflowHome | None:
-        """Make and set one, unless ``AIRFLOW_HOME`` was set by the user or Airflow is imported."""
-        inherited = os.environ.get(OWNED_HOME_ENV)
-        current = os.environ.get("AIRFLOW_HOME")
-        if "airflow" in sys.modules or (current and current != inherited):
-            return None
-        names = ("AIRFLOW_HOME", OWNED_HOME_ENV, "AIRFLOW__CORE__LOAD_EXAMPLES", *_DROPPED)
-        saved = {name: os.environ.get(name) for name in names}
-        # Not created here: Airflow creates its home on import, so a session that never imports
-        # Airflow leaves nothing behind (and pays no file-system calls).
-        path = Path(tempfile.gettempdir()) / f"dss-airflow-home-{os.getpid()}-{os.urandom(6).hex()}"
-        for name in _DROPPED:
-            os.environ.pop(name, None)
-        os.environ.update(
-            {"AIRFLOW_HOME": str(path), OWNED_HOME_ENV: str(path), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
-        )
-        return cls(path, saved)
-
-    @property
-    def active(self) -> bool:
-        """Whether ``AIRFLOW_HOME`` still is this folder (a conftest may have set its own)."""
-        return os.environ.get("AIRFLOW_HOME") == str(self.path)
-
-    def close(self) -> None:
-        """Restore the environment variables (where still ours) and remove the folder."""
-        if self.active:
-            for name, value in self._saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
-        if self.path.exists():
-            shutil.rmtree(self.path, ignore_errors=True)
-
-
 class DagRunResult:
-    """What one DAG run left in the metadata DB, as plain values.
-
-    (A plain class, not a dataclass: this module loads in every pytest session, see above.)
-    """
+    """What one DAG run left in the metadata DB, as plain values."""
 
     __slots__ = ("dag_id", "run_id", "state", "task_states", "xcoms")
 

@@ -15,7 +15,7 @@ from dss_provider.testing import DagRunResult, DSSAirflow, DSSAirflowError
 
 HOME_RULES = """
 import json, os, sys
-from dss_provider.testing import OWNED_HOME_ENV, IsolatedAirflowHome
+from dss_provider.testing.home import OWNED_HOME_ENV, IsolatedAirflowHome
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = "postgresql://somewhere/real"
 first = IsolatedAirflowHome.enter()
 seen = {k: os.environ.get(k) for k in ("AIRFLOW_HOME", OWNED_HOME_ENV, "AIRFLOW__CORE__LOAD_EXAMPLES",
