@@ -17,6 +17,7 @@ import requests
 from tests.user_testing.readme_project import (
     TESTING_SECTION,
     FreshProject,
+    code_blocks,
     named_files,
     readme_section,
     shell_commands,
@@ -175,3 +176,12 @@ def test_emulator_seed_option_takes_a_bundled_name_or_a_file(fresh_project: Fres
         _passed(fresh_project.run(f"pytest -q {'--dss-emulator-seed ' + option if option else ''}"), 1)
     result = fresh_project.run("pytest -q --dss-emulator-seed nothing-here")
     assert result.returncode == 1 and "Seed 'nothing-here': no such file" in result.stdout
+
+
+def test_readme_python_api_example_runs_as_written(fresh_project: FreshProject) -> None:
+    api = SECTION[SECTION.index("### Python API") :]
+    example = code_blocks(api, "python")[0]
+    assert example.startswith("import os\n")
+    fresh_project.write({"emulator_example.py": example})
+    done = fresh_project.run("python emulator_example.py", timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
