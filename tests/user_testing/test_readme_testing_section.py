@@ -185,3 +185,16 @@ def test_readme_python_api_example_runs_as_written(fresh_project: FreshProject) 
     fresh_project.write({"emulator_example.py": example})
     done = fresh_project.run("python emulator_example.py", timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_readme_fault_injection_lines_run() -> None:
+    from dss_provider.emulator import DSSEmulator
+
+    lines = code_blocks(SECTION[SECTION.index("### Fault injection") :], "python")[0]
+    emulator = DSSEmulator()  # the lines use the dss_emulator fixture's emulator: the same class
+    exec(compile(lines, "README.md", "exec"), {"dss_emulator": emulator})
+    assert [(r.kind, r.route) for r in emulator.faults.rules()] == [
+        ("status", "run"),
+        ("drop_after", "run"),
+        ("latency", "*"),
+    ]
