@@ -198,3 +198,13 @@ def test_readme_fault_injection_lines_run() -> None:
         ("drop_after", "run"),
         ("latency", "*"),
     ]
+
+
+def test_readme_seed_format_example_loads() -> None:
+    import yaml
+
+    from dss_provider.emulator import DSSEmulator
+
+    seed = yaml.safe_load(code_blocks(SECTION[SECTION.index("### Seed format") :], "yaml")[0])
+    emulator = DSSEmulator(seed=seed)
+    assert list(emulator.state.catalog.projects) == ["DEMO"]
