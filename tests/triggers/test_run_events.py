@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from airflow.sdk.module_loading import import_string
 
 from dss_provider import compat
 from dss_provider.emulator.server import DSSEmulator
@@ -19,6 +18,7 @@ from dss_provider.exceptions import DSSConfigurationError
 from dss_provider.hooks.dss import DSSHook
 from dss_provider.triggers import _run_poll
 from dss_provider.triggers.run_events import DSSScenarioRunEventTrigger
+from tests.airflow_compat import import_string
 from tests.dss_support import RUN_KEYS, wait_finished
 
 from .conftest import fire, wait_run_id
