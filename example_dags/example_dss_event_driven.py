@@ -49,7 +49,8 @@ with DAG(
     @task
     def process_dss_runs(triggering_asset_events: Any = None) -> list[dict[str, Any]]:
         """One line per DSS run that triggered this DAG run; the run dicts."""
-        events = list((triggering_asset_events or {}).get(DSS_DEMO_RUNS, []))
+        # The DAG is scheduled on one asset: every triggering event is a DSS run of DSS_DEMO_RUNS.
+        events = [event for events in (triggering_asset_events or {}).values() for event in events]
         runs = [dict(event.extra["payload"]) for event in events if "payload" in (event.extra or {})]
         if not runs:
             print("No DSS run triggered this DAG run (it was started by hand).")
