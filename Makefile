@@ -1,5 +1,5 @@
 # The two commands of the README: `make demo` and `make test`. Each sets itself up from nothing.
-.PHONY: demo test test-releases lint bootstrap bench clean
+.PHONY: demo test test-deploy test-releases lint bootstrap bench clean
 
 bootstrap:
 	@bash scripts/bootstrap.sh
@@ -9,6 +9,12 @@ demo: bootstrap
 
 test: bootstrap
 	@.venv/bin/python -m pytest -q
+
+# The real-deployment stage: PostgreSQL, LocalExecutor, api-server, scheduler, dag-processor and triggerer
+# as separate processes on 127.0.0.1 (deploy/setup.sh installs PostgreSQL and its drivers when missing).
+test-deploy: bootstrap
+	@bash deploy/setup.sh
+	@timeout -k 60 1200 .venv/bin/python -m pytest -q -p no:cacheprovider deploy
 
 # Airflow 3.0, 3.1 and 3.2, each in .venv-airflow-3.X from requirements/airflow-3.X.lock.
 test-releases: bootstrap
