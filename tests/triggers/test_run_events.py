@@ -379,3 +379,47 @@ async def test_dss_failures_are_logged_then_the_watcher_recovers(
         else "Cannot read the runs of DSS scenario DEMO.TESTS_SMOKE"
     )
     assert where in watch.errors()[0], watch.errors()[0]
+
+
+async def test_a_scenario_created_after_the_start_is_watched(dss: DSSEmulator, hook: DSSHook) -> None:
+    """Watching every scenario: one created later sends its runs (they all finished after the start)."""
+    async with watching(watcher()) as watch:
+        await polls(dss)
+        definition = {"params": {"steps": [{"id": "s", "type": "custom_python", "params": {}}]}}
+        created = await asyncio.to_thread(hook.create_scenario, "DEMO", "Fresh one", "step_based", definition)
+        await polls(dss)
+        run_id = await arun_to_end(hook, created.id)
+        await until(lambda: watch.events)
+        await polls(dss)
+    assert [(e["scenario_id"], e["run_id"]) for e in watch.events] == [(created.id, run_id)]
+
+
+class FakeAccessors:
+    """A trigger watching two assets: Airflow's AssetStateStoreAccessors holds one accessor per asset."""
+
+    def __init__(self) -> None:
+        self._by_name = {"a": FakeStateStore(), "b": FakeStateStore()}
+        self._by_uri: dict[str, FakeStateStore] = {}
+
+
+async def test_a_trigger_shared_by_two_assets_keeps_its_cursor_in_both(
+    dss: DSSEmulator, hook: DSSHook
+) -> None:
+    store = FakeAccessors()
+    first = watcher(scenario_ids=["TESTS_SMOKE"])
+    first.asset_state_store = store
+    async with watching(first) as watch:
+        await polls(dss)
+        await arun_to_end(hook, "TESTS_SMOKE")
+        await until(lambda: watch.events)
+    a, b = store._by_name["a"].values, store._by_name["b"].values
+    assert a == b and list(a) == [first.cursor_key]
+    # One asset's copy is older (its write was lost): the newer position wins, nothing is resent.
+    store._by_name["b"].values = {}
+    later = await arun_to_end(hook, "TESTS_SMOKE")
+    second = watcher(scenario_ids=["TESTS_SMOKE"])
+    second.asset_state_store = store
+    async with watching(second) as watch:
+        await until(lambda: watch.events)
+        await polls(dss)
+    assert [e["run_id"] for e in watch.events] == [later]
