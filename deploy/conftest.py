@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import atexit
 import os
-import shutil
 import signal
 import time
 from collections.abc import Iterator
@@ -46,7 +45,7 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session")
 def _deployment() -> Iterator[Deployment]:
     dss = DSSEmulator(seed=deploy_seed(), speed=1.0)
-    dep = Deployment(dss=dss)
+    dep = Deployment(dss=dss, keep_files=os.environ.get("DSS_DEPLOY_KEEP") == "1")
     atexit.register(dep.stop)
     try:
         dep.start()
@@ -54,11 +53,10 @@ def _deployment() -> Iterator[Deployment]:
         print(f"\ndeployment up in {dep.timings.get('startup_s', 0):.0f}s: {dep.api_url}, home {dep.home}")
         yield dep
     finally:
+        dep.keep_files = dep.keep_files or bool(_STAGE.get("failed"))
+        if dep.keep_files:
+            print(f"\nkeeping the deployment's files (logs, AIRFLOW_HOME) in {dep.root}")
         dep.stop()
-        if os.environ.get("DSS_DEPLOY_KEEP") == "1" or _STAGE.get("failed"):
-            print(f"\nkept the deployment's files (logs, AIRFLOW_HOME) in {dep.root}")
-        else:
-            shutil.rmtree(dep.root, ignore_errors=True)
 
 
 @pytest.fixture

@@ -35,6 +35,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -351,6 +352,8 @@ class Deployment:
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="dss-deploy-")))
     dag_dirs: list[Path] = field(default_factory=lambda: [EXAMPLE_DAGS, DEPLOY_DAGS])
     parallelism: int = 8
+    #: Keep the temporary folder (AIRFLOW_HOME, logs, PostgreSQL) after :meth:`stop`.
+    keep_files: bool = False
     timings: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -451,10 +454,24 @@ class Deployment:
             raise
 
     def stop(self) -> None:
-        """Stop every process we started (graceful, then SIGKILL by group and by marker), then PostgreSQL."""
+        """Stop every process we started (graceful, then SIGKILL by group and by marker), then PostgreSQL.
+
+        SIGINT/SIGTERM/SIGHUP are ignored meanwhile: a second Ctrl-C cannot cut the tear-down short (a
+        signal mask would not do: the emulator's thread would take the signal)."""
         if self._stopped:
             return
         self._stopped = True
+        previous: dict[int, Any] = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                previous[sig] = signal.signal(sig, signal.SIG_IGN)
+        try:
+            self._stop_all()
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+    def _stop_all(self) -> None:
         for proc in reversed(list(self.processes.values())):
             with contextlib.suppress(Exception):
                 proc.stop(signal.SIGTERM, timeout=15)
@@ -463,6 +480,8 @@ class Deployment:
             self.pg.stop()
         with contextlib.suppress(Exception):
             self.dss.stop()
+        if not self.keep_files:
+            shutil.rmtree(self.root, ignore_errors=True)
 
     def _kill_marked(self) -> None:
         """SIGKILL any process left with our marker in its environment (e.g. a task process that setsid)."""
