@@ -45,6 +45,7 @@ lock() {  # lock RELEASE: resolve requirements/airflow-RELEASE.lock
   cat >"$input" <<EOF
 apache-airflow==${AIRFLOW[$rel]}
 apache-airflow-providers-common-compat==1.23.0
+aiohttp>=3.10,<4
 dataiku-api-client==15.2.0
 pytest
 pytest-asyncio

@@ -1,4 +1,4 @@
-"""When to send a request again: one policy for the sync (requests) and async (httpx) transports.
+"""When to send a request again: one policy for the sync (requests) and async (aiohttp) hooks.
 
 Requests that are safe to repeat are retried on connection failures, timeouts, 429 and 5xx answers and
 unusable bodies. A run request (which fires a trigger) is re-sent only when DSS surely did not process
@@ -8,8 +8,11 @@ hook, which looks for the run the request may have started before firing again.
 
 from __future__ import annotations
 
+import logging
 import random
 from typing import Any
+
+import tenacity
 
 from dss_provider.api.endpoints import ApiRequest
 from dss_provider.api.errors import NOT_PROCESSED_STATUSES, RETRYABLE_STATUSES
@@ -106,3 +109,33 @@ def is_transient(err: BaseException) -> bool:
         return True
     # An error answer outside the known classes: a 5xx may clear, a 4xx will not.
     return type(err) is DSSAPIError and (err.http_status is None or err.http_status >= 500)
+
+
+def _retry_wait(state: tenacity.RetryCallState) -> float:
+    error = state.outcome.exception() if state.outcome else None
+    return backoff_delay(state.attempt_number, error)
+
+
+def retrying_rule(request: ApiRequest, retries: int, log: logging.Logger) -> dict[str, Any]:
+    """tenacity's arguments for ``request`` (``Retrying`` or ``AsyncRetrying``): up to ``retries`` more
+    attempts after a failure :func:`should_retry` accepts, :func:`backoff_delay` apart, each logged."""
+
+    def before_sleep(state: tenacity.RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0.0
+        log.warning(
+            "DSS %s %s (attempt %d) failed: %s; retrying in %.1fs",
+            request.method,
+            request.path,
+            state.attempt_number,
+            error,
+            wait,
+        )
+
+    return {
+        "stop": tenacity.stop_after_attempt(retries + 1),
+        "wait": _retry_wait,
+        "retry": tenacity.retry_if_exception(lambda e: should_retry(request, e)),
+        "before_sleep": before_sleep,
+        "reraise": True,
+    }

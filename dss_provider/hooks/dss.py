@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -13,13 +12,7 @@ import tenacity
 from dss_provider.api import endpoints, procedures
 from dss_provider.api.endpoints import ApiRequest
 from dss_provider.api.errors import decode_json, error_for_status, parse_retry_after
-from dss_provider.api.retry import (
-    backoff_delay,
-    describe_exception,
-    is_ambiguous,
-    should_retry,
-    transport_error,
-)
+from dss_provider.api.retry import describe_exception, is_ambiguous, retrying_rule, transport_error
 from dss_provider.compat import BaseHook
 from dss_provider.exceptions import DSSConfigurationError, DSSConnectionError, DSSError
 from dss_provider.hooks.connection import (
@@ -47,27 +40,6 @@ FIRE_RECONCILE_SECONDS = 10.0
 #: How far the DSS clock may lag ours when matching a lost request's fire by its timestamp. Runs that
 #: existed before the request are excluded by id, so a generous window is safe.
 FIRE_CLOCK_SKEW_MS = 60_000
-
-
-def _retry_wait(retry_state: tenacity.RetryCallState) -> float:
-    error = retry_state.outcome.exception() if retry_state.outcome else None
-    return backoff_delay(retry_state.attempt_number, error)
-
-
-def _log_retry(request: ApiRequest) -> Callable[[tenacity.RetryCallState], None]:
-    def before_sleep(state: tenacity.RetryCallState) -> None:
-        error = state.outcome.exception() if state.outcome else None
-        wait = state.next_action.sleep if state.next_action else 0.0
-        log.warning(
-            "DSS %s %s (attempt %d) failed: %s; retrying in %.1fs",
-            request.method,
-            request.path,
-            state.attempt_number,
-            error,
-            wait,
-        )
-
-    return before_sleep
 
 
 class DSSHook(BaseHook):
@@ -149,13 +121,7 @@ class DSSHook(BaseHook):
 
     def execute(self, request: ApiRequest) -> Any:
         """Send one request, retrying what is safe to retry; the decoded answer (JSON, text or bytes)."""
-        retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(self.config.retries + 1),
-            wait=_retry_wait,
-            retry=tenacity.retry_if_exception(lambda e: should_retry(request, e)),
-            before_sleep=_log_retry(request),
-            reraise=True,
-        )
+        retrying = tenacity.Retrying(**retrying_rule(request, self.config.retries, log))
         return retrying(self._send_once, request)
 
     def _send_once(self, request: ApiRequest) -> Any:

@@ -1,27 +1,31 @@
-"""DSSAsyncHook: the same DSS requests over httpcore (httpx's transport), for triggers.
+"""DSSAsyncHook: the same DSS requests over aiohttp, for triggers.
 
 It executes the request descriptions of :mod:`dss_provider.api.endpoints` and the procedures of
-:mod:`dss_provider.api.procedures`, with the same error mapping and retry policy as :class:`DSSHook`.
-The connection is fetched asynchronously. One pooled client per (event loop, connection) is shared by
-every trigger of that connection in a triggerer process; each trigger releases it in ``cleanup()`` and
-the last one closes it.
+:mod:`dss_provider.api.procedures`, with the same error mapping and retry rule as :class:`DSSHook`
+(tenacity's ``AsyncRetrying`` over :func:`~dss_provider.api.retry.should_retry`). The connection is
+fetched asynchronously. One ``aiohttp.ClientSession`` per (event loop, connection) is shared by every
+trigger of that connection in a triggerer process; each trigger releases it in ``cleanup()`` and the
+last one closes it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import codecs
 import logging
 import weakref
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
+
+import aiohttp
+import tenacity
+from yarl import URL
 
 from dss_provider.api import procedures
 from dss_provider.api.endpoints import ApiRequest
 from dss_provider.api.errors import decode_json, error_for_status, parse_retry_after
-from dss_provider.api.retry import backoff_delay, describe_exception, should_retry, transport_error
+from dss_provider.api.retry import describe_exception, retrying_rule, transport_error
 from dss_provider.exceptions import DSSConfigurationError, DSSError
-from dss_provider.hooks._async_transport import MAX_CONNECTIONS, _Client, charset_of, header_value
 from dss_provider.hooks.connection import (
     DEFAULT_CONN_ID,
     DSSConnectionConfig,
@@ -30,26 +34,52 @@ from dss_provider.hooks.connection import (
 )
 
 if TYPE_CHECKING:
-    pass
+    import ssl
 
 log = logging.getLogger(__name__)
 
-#: Characters left as they are in a request path (httpx's set; ids are validated and quoted already).
+#: Connections (and so requests in flight) per shared session; more requests queue in the connector.
+MAX_CONNECTIONS = 20
+#: Seconds an idle keep-alive connection is kept.
+KEEPALIVE_EXPIRY = 5.0
+#: Characters left as they are in a request path (ids are validated and quoted already).
 _PATH_SAFE = "/%!$&'()*+,;=:@[]~-._"
-_JSON_CONTENT_TYPE = (b"Content-Type", b"application/json")
+_JSON_HEADERS = {"Content-Type": "application/json"}
 
 
-@dataclass
 class _Shared:
-    config: DSSConnectionConfig
-    client: _Client
-    users: int = 0
-    #: Requests in flight on this client, at most the pool size: waiting here is O(1).
-    slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_CONNECTIONS))
+    """One connection's aiohttp session on one event loop, and how many hooks use it."""
+
+    __slots__ = ("config", "origin", "prefix", "proxy", "proxy_auth", "session", "users")
+
+    def __init__(self, config: DSSConnectionConfig, session: aiohttp.ClientSession) -> None:
+        self.config = config
+        self.session = session
+        parts = urlsplit(config.api_root)
+        #: ``scheme://host[:port]`` and the quoted API path prefix of every request URL.
+        self.origin = f"{parts.scheme}://{parts.netloc}"
+        self.prefix = parts.path.rstrip("/")
+        self.proxy, self.proxy_auth = _env_proxy(config.api_root)
+        self.users = 0
+
+    @property
+    def client(self) -> _Shared:
+        """The shared client (this entry; kept for callers that hold ``shared.client``)."""
+        return self
+
+    @property
+    def is_closed(self) -> bool:
+        return self.session.closed
+
+    async def aclose(self) -> None:
+        await self.session.close()
+
+    def __repr__(self) -> str:
+        return f"<DSS session {self.origin} users={self.users} closed={self.is_closed}>"
 
 
-# Per event loop (a client is bound to the loop it was made on), then per connection id. Weak keys: a
-# closed loop's entries go with it, and a new loop can never pick up an old loop's client.
+# Per event loop (a session is bound to the loop it was made on), then per connection id. Weak keys: a
+# closed loop's entries go with it, and a new loop can never pick up an old loop's session.
 _SHARED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Shared]] = (
     weakref.WeakKeyDictionary()
 )
@@ -90,27 +120,27 @@ class DSSAsyncHook:
         await self.release()
 
     async def acquire(self) -> _Shared:
-        """Join (or create) the shared client of this connection on the running loop."""
+        """Join (or create) the shared session of this connection on the running loop."""
         if self._shared is not None:
             return self._shared
         shared = _shared_of_loop().get(self.dss_conn_id)
-        if shared is None or shared.client.is_closed:
+        if shared is None or shared.is_closed:
             config = await self._fetch_config_once()
             if self._shared is not None:
                 # Another acquire() of this same hook (concurrent first requests) got there first: join
-                # once, or the shared client would count this hook twice and never close.
+                # once, or the shared session would count this hook twice and never close.
                 return self._shared
-            # Another hook of this connection may have created the client while we awaited.
+            # Another hook of this connection may have created the session while we awaited.
             registry = _shared_of_loop()
             shared = registry.get(self.dss_conn_id)
-            if shared is None or shared.client.is_closed:
-                shared = registry[self.dss_conn_id] = _Shared(config, _make_client(config))
+            if shared is None or shared.is_closed:
+                shared = registry[self.dss_conn_id] = _make_client(config)
         shared.users += 1
         self._shared = shared
         return shared
 
     async def release(self) -> None:
-        """Leave the shared client; the last user closes it."""
+        """Leave the shared session; the last user closes it."""
         shared, self._shared = self._shared, None
         if shared is None:
             return
@@ -119,7 +149,7 @@ class DSSAsyncHook:
             registry = _shared_of_loop()
             if registry.get(self.dss_conn_id) is shared:
                 del registry[self.dss_conn_id]
-            await shared.client.aclose()
+            await shared.aclose()
 
     async def _fetch_config_once(self) -> DSSConnectionConfig:
         """:meth:`_fetch_config`, shared by the hooks of this connection that ask at the same time (a
@@ -155,74 +185,67 @@ class DSSAsyncHook:
 
     @property
     def config(self) -> DSSConnectionConfig:
+        """The validated connection (after :meth:`acquire`)."""
         if self._shared is None:
             raise RuntimeError("DSSAsyncHook.acquire() must be awaited first")
         return self._shared.config
 
     async def execute(self, request: ApiRequest) -> Any:
-        """Send one request with the shared retry policy; the decoded answer.
+        """Send one request with the sync hook's retry rule; the decoded answer (JSON, text or bytes).
 
-        Up to ``retries`` more attempts after a failure that :func:`should_retry` accepts, waiting
-        :func:`backoff_delay` (attempt number, error) in between: the policy :class:`DSSHook` follows.
+        Up to ``retries`` more attempts after a failure that :func:`~dss_provider.api.retry.should_retry`
+        accepts, waiting :func:`~dss_provider.api.retry.backoff_delay` (at least ``Retry-After``).
         """
         shared = self._shared or await self.acquire()
-        attempt = 1
-        while True:
-            try:
-                return await self._send_once(shared, request)
-            except Exception as err:
-                retries = self._retries if self._retries is not None else shared.config.retries
-                if attempt > retries or not should_retry(request, err):
-                    raise
-                await asyncio.sleep(backoff_delay(attempt, err))
-                attempt += 1
+        retries = self._retries if self._retries is not None else shared.config.retries
+        retrying = tenacity.AsyncRetrying(sleep=asyncio.sleep, **retrying_rule(request, retries, log))
+        return await retrying(self._send_once, shared, request)
 
     async def _send_once(self, shared: _Shared, request: ApiRequest) -> Any:
-        import httpcore
-
-        client = shared.client
-        target = quote(client.prefix + request.path, safe=_PATH_SAFE)
+        target = shared.origin + quote(shared.prefix + request.path, safe=_PATH_SAFE)
         if request.query:
             target += "?" + urlencode(request.query)
         body = request.body_bytes()
-        headers = client.headers
-        if body is not None:
-            headers = [*headers, _JSON_CONTENT_TYPE, (b"Content-Length", b"%d" % len(body))]
-        elif request.method in ("POST", "PUT", "PATCH"):
-            headers = [*headers, (b"Content-Length", b"0")]
         try:
-            async with shared.slots:
-                status, response_headers, content = await client.request(
-                    request.method, target.encode("ascii"), headers, body
-                )
-        except httpcore.ConnectError as err:
-            api_root = shared.config.api_root
-            tls = "certificate" in str(err).lower() or "ssl" in str(err).lower()
+            async with shared.session.request(
+                request.method,
+                URL(target, encoded=True),
+                data=body,
+                headers=_JSON_HEADERS if body is not None else None,
+                proxy=shared.proxy,
+                proxy_auth=shared.proxy_auth,
+            ) as response:
+                status = response.status
+                content = await response.read()
+                headers = response.headers
+        except aiohttp.ClientSSLError as err:
+            # A bad or unknown certificate, or https spoken to a plain-http port: retrying cannot help.
             raise transport_error(
-                request, api_root, describe_exception(err), maybe_processed=False, tls=tls
+                request,
+                shared.config.api_root,
+                f"TLS error ({describe_exception(err)})",
+                maybe_processed=False,
+                tls=True,
             ) from None
-        except httpcore.ConnectTimeout as err:
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as err:
+            # Refused, unresolvable, unreachable (or the proxy), or no connection within the timeout:
+            # DSS never saw the request.
             raise transport_error(
                 request, shared.config.api_root, describe_exception(err), maybe_processed=False
             ) from None
-        except (
-            httpcore.TimeoutException,
-            httpcore.NetworkError,
-            httpcore.ProtocolError,
-            httpcore.ProxyError,
-            httpcore.UnsupportedProtocol,
-        ) as err:
+        except (aiohttp.ClientError, asyncio.TimeoutError) as err:
+            # Sent, then no usable answer (disconnected, read timeout, bad or truncated response).
             raise transport_error(
                 request, shared.config.api_root, describe_exception(err), maybe_processed=True
             ) from None
         kind = request.response
         if status < 400 and kind == "bytes":
             return content
-        content_type = header_value(response_headers, b"content-type")
-        text = content.decode(charset_of(content_type), errors="replace")
+        content_type = headers.get("Content-Type", "")
+        text = content.decode(_charset(response.charset), errors="replace")
         if status >= 400:
             error = error_for_status(request, status, text, content_type)
-            error.retry_after = parse_retry_after(header_value(response_headers, b"retry-after") or None)
+            error.retry_after = parse_retry_after(headers.get("Retry-After"))
             raise error
         if kind == "json":
             return decode_json(request, status, text)
@@ -243,8 +266,70 @@ class DSSAsyncHook:
             return stop.value
 
 
-def _make_client(config: DSSConnectionConfig) -> _Client:
-    return _Client(config)
+def _make_client(config: DSSConnectionConfig) -> _Shared:
+    """A new shared session for ``config`` (on the running loop)."""
+    timeout = float(config.timeout)
+    connector = aiohttp.TCPConnector(
+        limit=MAX_CONNECTIONS,
+        keepalive_timeout=KEEPALIVE_EXPIRY,
+        ssl=_ssl_context(config) if config.api_root.startswith("https:") else True,
+    )
+    session = aiohttp.ClientSession(
+        connector=connector,
+        headers=config.headers(),
+        # No total timeout: waiting for a free connection is queueing, not DSS being slow.
+        timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout),
+        # Proxies are read from the environment once per session (_env_proxy), not on every request
+        # (trust_env does it per request in a thread, and would let ~/.netrc replace the API key).
+        trust_env=False,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        raise_for_status=False,
+    )
+    return _Shared(config, session)
+
+
+def _ssl_context(config: DSSConnectionConfig) -> ssl.SSLContext:
+    """The connection's TLS options as requests applies them: verify (CA bundle, else certifi's CAs),
+    verify_ssl=false, client certificate and key."""
+    import ssl
+
+    import certifi
+
+    verify = config.verify
+    try:
+        context = ssl.create_default_context(cafile=verify if isinstance(verify, str) else certifi.where())
+        if verify is False:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        if config.client_cert:
+            cert = config.client_cert
+            context.load_cert_chain(*(cert if isinstance(cert, tuple) else (cert,)))
+    except (OSError, ssl.SSLError) as err:
+        raise DSSConfigurationError(
+            f"Connection {config.conn_id!r}: could not load its ca_bundle/client_cert/client_key "
+            f"({describe_exception(err)}). Check the files exist, are readable and are PEM."
+        ) from None
+    return context
+
+
+def _env_proxy(url: str) -> tuple[URL | None, aiohttp.BasicAuth | None]:
+    """The proxy aiohttp's ``trust_env`` would use for ``url`` (HTTP(S)_PROXY, NO_PROXY), else None."""
+    from aiohttp.helpers import get_env_proxy_for_url
+
+    try:
+        return get_env_proxy_for_url(URL(url))
+    except LookupError:
+        return None, None
+
+
+def _charset(charset: str | None) -> str:
+    """The body's encoding: the Content-Type charset when Python knows it, else UTF-8."""
+    if charset:
+        try:
+            return codecs.lookup(charset).name
+        except LookupError:
+            pass
+    return "utf-8"
 
 
 async def _amask(secret: str) -> None:
@@ -257,5 +342,5 @@ async def _amask(secret: str) -> None:
 
 
 def open_clients() -> list[tuple[str, _Shared]]:
-    """The shared clients still open, across event loops, as (connection id, entry): for tests."""
+    """The shared sessions still open, across event loops, as (connection id, entry): for tests."""
     return [(conn_id, entry) for loops in list(_SHARED.values()) for conn_id, entry in loops.items()]
