@@ -14,11 +14,10 @@ from datetime import date, datetime
 from typing import Any, Literal
 from urllib.parse import quote
 
+from dss_provider.checks import check_id, check_json_object
 from dss_provider.exceptions import DSSConfigurationError, DSSTarget
 
 ResponseKind = Literal["json", "text", "bytes"]
-
-_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
 
 @dataclass(frozen=True)
@@ -42,30 +41,6 @@ class ApiRequest:
         if not self.has_body:
             return None
         return json.dumps(self.body).encode("utf-8")
-
-
-def check_id(value: object, what: str) -> str:
-    """Validate a DSS identifier given by a user, with an error that says which argument is wrong."""
-    if not isinstance(value, str) or not value.strip():
-        raise DSSConfigurationError(f"{what} must be a non-empty string, got {value!r}.")
-    if not _ID_PATTERN.match(value) or value in {".", ".."}:
-        raise DSSConfigurationError(
-            f"{what} {value!r} is not a valid DSS identifier (letters, digits, '_', '-' and '.' only)."
-        )
-    return value
-
-
-def check_json_object(value: object, what: str) -> dict[str, Any]:
-    """Validate that a value is a JSON object DSS will accept (a dict of JSON-serialisable values)."""
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise DSSConfigurationError(f"{what} must be a JSON object (a dict), got {type(value).__name__}.")
-    try:
-        json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError) as err:
-        raise DSSConfigurationError(f"{what} is not JSON-serialisable: {err}.") from None
-    return value
 
 
 def _seg(value: str) -> str:

@@ -104,6 +104,25 @@ def first_error_details(details: dict[str, Any]) -> dict[str, Any] | None:
     return dict(thrown) if thrown else None
 
 
+def step_warning(step_run: dict[str, Any]) -> str | None:
+    """The first warning message of a step run, when DSS gave one."""
+    warnings = ((step_run.get("result") or {}).get("warnings") or {}).get("warnings") or []
+    for w in warnings:
+        if isinstance(w, dict) and w.get("message"):
+            return str(w["message"])
+    return None
+
+
+def first_warning(details: dict[str, Any]) -> str | None:
+    """``step 'X' (id): <warning>`` for the first step of run details that ended WARNING."""
+    for step_run in details.get("stepRuns") or []:
+        if (step_run.get("result") or {}).get("outcome") == RunOutcome.WARNING.value:
+            step = step_run.get("step") or {}
+            message = step_warning(step_run) or "ended with warnings"
+            return f"step {step.get('name') or step.get('id')!r} ({step.get('id')}): {message}"
+    return None
+
+
 def describe_error(err: dict[str, Any] | None) -> str:
     """One line: ``step 'Build' (build_1): java.io.IOException: disk full``."""
     if not err:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from dss_provider.exceptions import DSSConfigurationError
+from dss_provider.checks import check_positive
 
 DEFAULT_POLL_INTERVAL = 2.0
 DEFAULT_MAX_POLL_INTERVAL = 60.0
@@ -29,18 +29,6 @@ _JITTER = 0.1
 _SPREAD = 0.2
 #: Gap inside that window, as a fraction of the expected duration (at least ``poll_interval``).
 _TIGHT = 0.02
-
-
-def check_positive(value: object, what: str, *, allow_none: bool = False) -> float | None:
-    """Validate a user-given number of seconds (a timedelta is accepted too)."""
-    if value is None and allow_none:
-        return None
-    seconds = value.total_seconds() if hasattr(value, "total_seconds") else value
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
-        raise DSSConfigurationError(f"{what} must be a number of seconds or a timedelta, got {value!r}.")
-    if not seconds > 0 or seconds != seconds or seconds == float("inf"):
-        raise DSSConfigurationError(f"{what} must be greater than 0 seconds, got {value!r}.")
-    return float(seconds)
 
 
 @dataclass(frozen=True)

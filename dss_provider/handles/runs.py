@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any
 
 from dss_provider.api import endpoints
 from dss_provider.api.models import (
-    RunOutcome,
     first_error_details,
     ms_to_datetime,
     run_duration,
@@ -18,6 +17,7 @@ from dss_provider.api.models import (
     step_outcome,
 )
 from dss_provider.api.polling import PollSchedule
+from dss_provider.api.verdict import judge_details
 from dss_provider.exceptions import (
     DSSBadRequestError,
     DSSScenarioRunFailed,
@@ -41,19 +41,17 @@ def _schedule(poll_interval: float | None) -> PollSchedule | None:
 def _check_outcome(
     run: DSSScenarioRun, details: DSSScenarioRunDetails | None, no_fail: bool, fail_on_warning: bool
 ) -> None:
-    outcome = run.outcome
-    accepted = {RunOutcome.SUCCESS.value} | ({RunOutcome.WARNING.value} if not fail_on_warning else set())
-    if no_fail or outcome in accepted:
+    verdict = judge_details(
+        details if details is not None else {"scenarioRun": run.run}, fail_on_warning=fail_on_warning
+    )
+    if no_fail or verdict.passed:
         return
-    error = details.first_error_details if details is not None else None
-    from dss_provider.api.models import describe_error
-
     raise DSSScenarioRunFailed(
-        f"Scenario run {run.id} of {run.scenario.project_key}.{run.scenario.id} ended {outcome}: "
-        f"{describe_error(error)}. Open the run in DSS for the full log.",
-        outcome=str(outcome),
+        f"Scenario run {run.id} of {run.scenario.project_key}.{run.scenario.id} ended {verdict.outcome}: "
+        f"{verdict.reason}. Open the run in DSS for the full log.",
+        outcome=verdict.outcome,
         target=DSSTarget(run.scenario.project_key, run.scenario.id, run.id),
-        first_error=error,
+        first_error=verdict.first_error,
         run=run.get_info(),
     )
 

@@ -1,23 +1,17 @@
-"""How a finished run decides the task, and what the task log shows about it."""
+"""What the task log shows about a finished run, and the exception that fails the task.
+
+The decision itself is :func:`dss_provider.api.verdict.judge`; this module words it for the task log.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from dss_provider.api.models import RunOutcome, describe_error, first_error_details, run_outcome
+from dss_provider.api.models import first_warning  # noqa: F401 - its old home, kept importable
+from dss_provider.api.verdict import Verdict
 from dss_provider.exceptions import DSSError, DSSScenarioRunFailed, DSSTarget
 from dss_provider.hooks.dss import DSSHook
-from dss_provider.operators._common import step_warning, tail
-
-
-def first_warning(details: dict[str, Any]) -> str | None:
-    """``step 'X' (id): <warning>`` for the first step that ended WARNING."""
-    for step_run in details.get("stepRuns") or []:
-        if (step_run.get("result") or {}).get("outcome") == RunOutcome.WARNING.value:
-            step = step_run.get("step") or {}
-            message = step_warning(step_run) or "ended with warnings"
-            return f"step {step.get('name') or step.get('id')!r} ({step.get('id')}): {message}"
-    return None
+from dss_provider.operators.task_output import tail
 
 
 def log_failed_step_tail(
@@ -43,43 +37,41 @@ def check_outcome(
     log: Any,
     hook: DSSHook,
     target: DSSTarget,
-    details: dict[str, Any],
+    verdict: Verdict,
     summary: dict[str, Any],
-    fail_on_warning: bool,
     log_tail_lines: int,
     url: str | None,
 ) -> None:
-    """SUCCESS passes; WARNING passes (with a warning) unless ``fail_on_warning``; the rest raise."""
-    run = details.get("scenarioRun") or {}
-    outcome = run_outcome(run) or "UNKNOWN"
+    """Log the verdict; raise :class:`DSSScenarioRunFailed` when it fails the task."""
+    outcome = verdict.outcome
     took = f" in {summary['duration']:.1f}s" if summary.get("duration") is not None else ""
     where = f"{target.describe()}{f' ({url})' if url else ''}"
-    if outcome == RunOutcome.SUCCESS.value:
-        log.info("DSS %s finished SUCCESS%s", where, took)
+    if verdict.passed and not verdict.is_warning:
+        log.info("DSS %s finished %s%s", where, outcome, took)
         return
-    if outcome == RunOutcome.WARNING.value:
-        warning = first_warning(details) or "no warning details"
-        if not fail_on_warning:
+    if verdict.is_warning:
+        if verdict.passed:
             log.warning(
-                "DSS %s finished WARNING%s: %s (fail_on_warning=False: the task passes)", where, took, warning
+                "DSS %s finished WARNING%s: %s (fail_on_warning=False: the task passes)",
+                where,
+                took,
+                verdict.reason,
             )
             return
-        log.error("DSS %s finished WARNING%s: %s", where, took, warning)
+        log.error("DSS %s finished WARNING%s: %s", where, took, verdict.reason)
         raise DSSScenarioRunFailed(
-            f"DSS {target.describe()} finished WARNING and fail_on_warning=True: {warning}.",
+            f"DSS {target.describe()} finished WARNING and fail_on_warning=True: {verdict.reason}.",
             outcome=outcome,
             target=target,
-            first_error=first_error_details(details),
+            first_error=verdict.first_error,
             run=summary,
         )
-    first_error = first_error_details(details)
-    described = describe_error(first_error)
-    log.error("DSS %s finished %s%s: %s", where, outcome, took, described)
-    log_failed_step_tail(log, hook, target, first_error, log_tail_lines)
+    log.error("DSS %s finished %s%s: %s", where, outcome, took, verdict.reason)
+    log_failed_step_tail(log, hook, target, verdict.first_error, log_tail_lines)
     raise DSSScenarioRunFailed(
-        f"DSS {target.describe()} finished {outcome}: {described}.",
+        f"DSS {target.describe()} finished {outcome}: {verdict.reason}.",
         outcome=outcome,
         target=target,
-        first_error=first_error,
+        first_error=verdict.first_error,
         run=summary,
     )

@@ -8,14 +8,17 @@ from typing import Any
 
 from dss_provider.api.models import run_is_finished, summarize_run
 from dss_provider.api.polling import PollSchedule
+from dss_provider.api.verdict import Verdict, judge_details
 from dss_provider.compat import Context
 from dss_provider.exceptions import DSSError, DSSTarget, DSSTimeoutError, DSSTriggerFireCancelled
 from dss_provider.hooks import waiting
 from dss_provider.links.scenario import RUN_URL_XCOM_KEY
 from dss_provider.operators._base import _DSSScenarioOperator
-from dss_provider.operators._common import push_xcom
 from dss_provider.operators._outcome import check_outcome
+from dss_provider.operators.task_output import push_xcom
 
+#: The choices of ``if_already_running``.
+IF_ALREADY_RUNNING = ("wait", "fail", "attach")
 #: Fires cancelled in a row (the scenario kept being busy) before ``if_already_running`` gives up.
 MAX_CANCELLED_FIRES = 20
 #: After a deadline that found the fire without a run yet, how long to watch for a late run to abort.
@@ -194,15 +197,19 @@ class _DSSRunScenarioBase(_DSSScenarioOperator):
         return {**state, "run_id": str(fire.run["runId"])}
 
     def _finish(self, state: dict[str, Any], details: dict[str, Any]) -> dict[str, Any]:
-        self._active = None
+        """Judge a finished run from its details (the worker path)."""
         summary = self._summary(state, details)
+        return self._conclude(state, summary, judge_details(details, fail_on_warning=self.fail_on_warning))
+
+    def _conclude(self, state: dict[str, Any], summary: dict[str, Any], verdict: Verdict) -> dict[str, Any]:
+        """Log the verdict on the run and return its run dict, or fail the task."""
+        self._active = None
         check_outcome(
             log=self.log,
             hook=self.hook,
             target=self._target(state.get("run_id")),
-            details=details,
+            verdict=verdict,
             summary=summary,
-            fail_on_warning=self.fail_on_warning,
             log_tail_lines=self.log_tail_lines,
             url=summary.get("url"),
         )

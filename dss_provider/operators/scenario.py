@@ -15,11 +15,14 @@ from datetime import timedelta
 from typing import Any
 
 from dss_provider.api.models import RunOutcome, run_is_finished, run_outcome
-from dss_provider.api.polling import (
-    DEFAULT_MAX_POLL_INTERVAL,
-    DEFAULT_POLL_INTERVAL,
-    PollSchedule,
+from dss_provider.api.polling import DEFAULT_MAX_POLL_INTERVAL, DEFAULT_POLL_INTERVAL, PollSchedule
+from dss_provider.api.verdict import judge
+from dss_provider.checks import (
+    check_choice,
+    check_count,
     check_positive,
+    check_trigger_params_early,
+    parse_trigger_params,
 )
 from dss_provider.compat import (
     Context,
@@ -28,24 +31,20 @@ from dss_provider.compat import (
     note_durable_unavailable,
     note_trigger_on_kill_unavailable,
 )
-from dss_provider.exceptions import DSSError, DSSNotFoundError, DSSTimeoutError, DSSTriggerFireCancelled
+from dss_provider.exceptions import DSSNotFoundError, DSSTimeoutError, DSSTriggerFireCancelled
 from dss_provider.hooks import waiting
 from dss_provider.hooks.connection import DEFAULT_CONN_ID
 from dss_provider.hooks.dss import DSSHook
 from dss_provider.links.scenario import DSSScenarioRunLink
-from dss_provider.operators._abort import DSSAbortScenarioOperator
 from dss_provider.operators._base import _default_deferrable
-from dss_provider.operators._common import (
-    DEFAULT_LOG_TAIL_LINES,
-    IF_ALREADY_RUNNING,
-    StepProgress,
-    check_choice,
-    check_count,
-    check_trigger_params_early,
-    parse_trigger_params,
+from dss_provider.operators._run_base import IF_ALREADY_RUNNING, _DSSRunScenarioBase
+from dss_provider.operators.abort import DSSAbortScenarioOperator
+from dss_provider.operators.progress import StepProgress
+from dss_provider.operators.run_log_report import (
+    DSSGetScenarioRunLogOperator,
+    DSSGetScenarioRunReportOperator,
 )
-from dss_provider.operators._fetch import DSSGetScenarioRunLogOperator, DSSGetScenarioRunReportOperator
-from dss_provider.operators._run_base import _DSSRunScenarioBase
+from dss_provider.operators.task_output import DEFAULT_LOG_TAIL_LINES
 from dss_provider.triggers import events
 from dss_provider.triggers.events import exception_from_event
 
@@ -157,13 +156,17 @@ class DSSRunScenarioOperator(ResumableJobMixin, _DSSRunScenarioBase):
         self._active = state
         status = event["status"]
         if status == events.FINISHED:
-            details = self.hook.get_run_details(self.project_key, self.scenario_id, str(state["run_id"]))
-            if not run_is_finished(details.get("scenarioRun") or {}):
-                raise DSSError(
-                    f"The trigger reported {self._target(state['run_id']).describe()} finished, "
-                    "but DSS still shows it running."
-                )
-            return self._finish(state, details)
+            if event["outcome"] == RunOutcome.WARNING.value and "warning" not in event:
+                # An event of an older trigger, without the warning text: read it from DSS.
+                details = self.hook.get_run_details(self.project_key, self.scenario_id, str(state["run_id"]))
+                return self._finish(state, details)
+            verdict = judge(
+                event["outcome"],
+                fail_on_warning=self.fail_on_warning,
+                first_error=event.get("first_error"),
+                warning=event.get("warning"),
+            )
+            return self._conclude(state, dict(event["run"]), verdict)
         if status == events.TIMEOUT:
             return self._on_timeout(state)
         if status == events.CANCELLED:

@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from dss_provider.api.models import (
     RunOutcome,
-    describe_error,
     first_error_details,
+    first_warning,
     run_is_finished,
     run_outcome,
     summarize_run,
@@ -38,10 +38,10 @@ from dss_provider.api.polling import (
     DEFAULT_FIRE_POLL_INTERVAL,
     DEFAULT_MAX_POLL_INTERVAL,
     DEFAULT_POLL_INTERVAL,
-    check_positive,
 )
 from dss_provider.api.retry import is_transient
-from dss_provider.checks import check_id_early, check_rendered_id
+from dss_provider.api.verdict import judge
+from dss_provider.checks import check_id_early, check_positive, check_rendered_id
 from dss_provider.compat import (
     AirflowSensorTimeout,
     AirflowSkipException,
@@ -396,17 +396,22 @@ class DSSScenarioRunSensor(_DSSSensor):
         return DSSTarget(project_key=self.project_key, scenario_id=self.scenario_id, run_id=self.run_id)
 
     def _result(
-        self, outcome: str, run: dict[str, Any], first_error: dict[str, Any] | None
+        self,
+        outcome: str,
+        run: dict[str, Any],
+        first_error: dict[str, Any] | None,
+        warning: str | None = None,
     ) -> dict[str, Any]:
         """The run dict when ``outcome`` is accepted; else raise DSSScenarioRunFailed."""
-        if outcome in self.success_outcomes:
+        verdict = judge(outcome, accepted=self.success_outcomes, first_error=first_error, warning=warning)
+        if verdict.passed:
             self.log.info(
                 "Run %s of %s.%s finished with %s", self.run_id, self.project_key, self.scenario_id, outcome
             )
             return run
         raise DSSScenarioRunFailed(
             f"Run {self.run_id} of {self.project_key}.{self.scenario_id} finished with outcome {outcome} "
-            f"(accepted: {', '.join(self.success_outcomes)}): {describe_error(first_error)}. "
+            f"(accepted: {', '.join(self.success_outcomes)}): {verdict.reason}. "
             f"See {run.get('url') or 'the scenario in DSS'}.",
             outcome=outcome,
             target=self._target(),
@@ -429,7 +434,9 @@ class DSSScenarioRunSensor(_DSSSensor):
             )
         )
         outcome = run_outcome(run) or "UNKNOWN"
-        return PokeReturnValue(True, self._result(outcome, summary, first_error_details(details)))
+        return PokeReturnValue(
+            True, self._result(outcome, summary, first_error_details(details), first_warning(details))
+        )
 
     def _make_trigger(self, end_time: float) -> BaseTrigger:
         from dss_provider.triggers.scenario import DSSScenarioRunTrigger
@@ -458,7 +465,9 @@ class DSSScenarioRunSensor(_DSSSensor):
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume from :class:`DSSScenarioRunTrigger`: the run dict, or the failure the event reports."""
         checked = self._event(event, events.RUN_TRIGGER_STATUSES)
-        return self._result(str(checked["outcome"]), dict(checked["run"]), checked.get("first_error"))
+        return self._result(
+            str(checked["outcome"]), dict(checked["run"]), checked.get("first_error"), checked.get("warning")
+        )
 
 
 __all__ = ["DSSScenarioRunSensor", "DSSTriggerFireSensor"]

@@ -5,7 +5,8 @@ One event per trigger, a JSON object with a ``status``:
 - ``run_started`` (fire trigger): the fire became a run; ``run_id`` and ``run`` (the run dict) are set.
 - ``cancelled`` (fire trigger, or run trigger given a fire): DSS cancelled the trigger fire.
 - ``finished`` (run trigger): the run ended; ``outcome`` and ``run`` (the run dict, with steps) are set,
-  and ``first_error`` holds the first error details of a failed run.
+  ``first_error`` holds the first error details of a failed run and ``warning`` the first step
+  warning of a WARNING run (events of older triggers may lack ``warning``).
 - ``timeout``: the wall-clock deadline passed; the run (if any) was *not* aborted by the trigger.
 - ``error``: the wait could not go on (permanent DSS error, or too many consecutive failures);
   ``message`` says what failed and ``error_class`` names the provider exception.

@@ -29,12 +29,7 @@ from typing import Any
 
 from dss_provider import compat
 from dss_provider.api import endpoints, procedures
-from dss_provider.api.models import (
-    describe_error,
-    first_error_details,
-    run_is_finished,
-    run_outcome,
-)
+from dss_provider.api.models import run_is_finished
 from dss_provider.api.polling import (
     DEFAULT_FIRE_MAX_POLL_INTERVAL,
     DEFAULT_FIRE_POLL_INTERVAL,
@@ -44,6 +39,7 @@ from dss_provider.api.polling import (
     check_positive,
 )
 from dss_provider.api.retry import is_transient
+from dss_provider.api.verdict import judge_details
 from dss_provider.checks import check_bool
 from dss_provider.exceptions import (
     DSSConfigurationError,
@@ -256,17 +252,18 @@ class DSSScenarioRunTrigger(_DSSWaitTrigger):
                 self._last_answer = f"run {run_id} still running ({len(summary['steps'])} step(s) started)"
                 return None
             self._last_answer = f"run {run_id} finished"
-            outcome = run_outcome(run) or "UNKNOWN"
-            first_error = first_error_details(details)
-            message = f"Run {run_id} of {self.project_key}.{self.scenario_id} finished with outcome {outcome}"
-            if first_error:
-                message += f": {describe_error(first_error)}"
+            verdict = judge_details(details)
+            where = f"{self.project_key}.{self.scenario_id}"
+            message = f"Run {run_id} of {where} finished with outcome {verdict.outcome}"
+            if verdict.first_error or (verdict.is_warning and verdict.warning):
+                message += f": {verdict.reason}"
             return self._event(
                 events.FINISHED,
                 message + ".",
-                outcome=outcome,
+                outcome=verdict.outcome,
                 run=summary,
-                first_error=first_error,
+                first_error=verdict.first_error,
+                warning=verdict.warning,
             )
 
         return await self._poll_until(
