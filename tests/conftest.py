@@ -19,6 +19,9 @@ from pathlib import Path
 
 import pytest
 
+#: The session-wide secrets scan (sums up every test's scan, across pytest-xdist workers too).
+pytest_plugins = ["tests.secret_scan"]
+
 REPO = Path(__file__).resolve().parent.parent
 _HOME = tempfile.mkdtemp(prefix="dss-provider-airflow-home-")
 _BASETEMP = pytest.StashKey[str]()

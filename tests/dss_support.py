@@ -43,7 +43,7 @@ def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def dss(dss_emulator: DSSEmulator) -> Iterator[DSSEmulator]:
+def dss_emulator(dss_emulator: DSSEmulator) -> Iterator[DSSEmulator]:
     """A fresh demo DSS at SPEED; AIRFLOW_CONN_DATAIKU_DSS_DEFAULT points at it."""
     dss_emulator.speed = SPEED
     yield dss_emulator
@@ -53,7 +53,7 @@ def dss(dss_emulator: DSSEmulator) -> Iterator[DSSEmulator]:
 
 
 @pytest.fixture
-def hook(dss: DSSEmulator) -> Iterator[DSSHook]:
+def hook(dss_emulator: DSSEmulator) -> Iterator[DSSHook]:
     """A worker-side hook, to fire and inspect runs the way an operator would."""
     h = DSSHook(retries=2)
     yield h

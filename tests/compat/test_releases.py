@@ -25,10 +25,11 @@ from dss_provider.get_provider_info import get_provider_info
 from dss_provider.hooks.dss import DSSHook
 from dss_provider.operators.scenario import DSSRunScenarioOperator
 from dss_provider.triggers.scenario import DSSScenarioRunTrigger
-from tests.dss_support import dss, fast_backoff, hook, wait_run_id
-from tests.operators.conftest import FakeStateStore, make_context
+from tests.dss_support import dss_emulator, fast_backoff, hook, wait_run_id
+from tests.fakes import FakeStateStore
+from tests.operators.conftest import make_context
 
-__all__ = ["dss", "fast_backoff", "hook"]
+__all__ = ["dss_emulator", "fast_backoff", "hook"]
 
 DURABLE_NOTE = "durable=True needs the task state store of Airflow 3.3"
 ON_KILL_NOTE = "does not call a trigger's on_kill (3.3)"
@@ -147,20 +148,26 @@ def test_durable_needs_no_parse_time_warning() -> None:
 
 
 def test_durable_where_there_is_no_task_state_store_says_so_once_and_fires_again(
-    dss: DSSEmulator, said: _Said
+    dss_emulator: DSSEmulator, said: _Said
 ) -> None:
     store = FakeStateStore()
     first = _op().execute(make_context(store))
     assert len(said(DURABLE_NOTE)) == (0 if compat.HAS_TASK_STATE_STORE else 1)
     second = _op().execute(make_context(store))
     if compat.HAS_TASK_STATE_STORE:  # the retry reports the first try's run
-        assert second["run_id"] == first["run_id"] and _counters(dss, "BUILD_SALES")["runs_started"] == 1
+        assert (
+            second["run_id"] == first["run_id"]
+            and _counters(dss_emulator, "BUILD_SALES")["runs_started"] == 1
+        )
     else:  # no state store to resume from: a new run, and the note once per try
-        assert second["run_id"] != first["run_id"] and _counters(dss, "BUILD_SALES")["runs_started"] == 2
+        assert (
+            second["run_id"] != first["run_id"]
+            and _counters(dss_emulator, "BUILD_SALES")["runs_started"] == 2
+        )
         assert len(said(DURABLE_NOTE)) == 2
 
 
-def test_durable_false_says_nothing(dss: DSSEmulator, said: _Said) -> None:
+def test_durable_false_says_nothing(dss_emulator: DSSEmulator, said: _Said) -> None:
     _op(durable=False).execute(make_context())
     assert said(DURABLE_NOTE) == []
 
@@ -170,7 +177,7 @@ def test_durable_false_says_nothing(dss: DSSEmulator, said: _Said) -> None:
 
 @pytest.mark.parametrize("abort_on_kill", [True, False])
 def test_deferring_says_how_a_kill_is_handled(
-    dss: DSSEmulator, hook: DSSHook, said: _Said, abort_on_kill: bool
+    dss_emulator: DSSEmulator, hook: DSSHook, said: _Said, abort_on_kill: bool
 ) -> None:
     context = make_context()
     with pytest.raises(compat.TaskDeferred):
@@ -212,7 +219,7 @@ async def _cancel_while_waiting(hook: DSSHook, abort_on_kill: bool) -> str:
     ids=["marked-failed", "marked-success", "cleared", "triggerer-restart"],
 )
 async def test_a_cancelled_trigger_aborts_the_run_only_when_a_user_killed_the_task(
-    dss: DSSEmulator, hook: DSSHook, monkeypatch: pytest.MonkeyPatch, state: str | None, killed: bool
+    dss_emulator: DSSEmulator, hook: DSSHook, monkeypatch: pytest.MonkeyPatch, state: str | None, killed: bool
 ) -> None:
     """Before 3.3 the cancel reads the task's state and aborts the run when the task was killed; on 3.3
     a cancel never aborts (Airflow calls on_kill itself, and not on a restart)."""
@@ -220,14 +227,14 @@ async def test_a_cancelled_trigger_aborts_the_run_only_when_a_user_killed_the_ta
 
     monkeypatch.setattr(RuntimeTaskInstance, "get_task_states", staticmethod(_states(state)), raising=False)
     run_id = await _cancel_while_waiting(hook, abort_on_kill=True)
-    aborted = _run(dss, "LONG_REFRESH", run_id).aborted_at is not None
+    aborted = _run(dss_emulator, "LONG_REFRESH", run_id).aborted_at is not None
     assert aborted is (killed and not compat.HAS_TRIGGER_ON_KILL)
     if not aborted:
         hook.abort_run("DEMO", "LONG_REFRESH", run_id)  # tidy up
 
 
 async def test_a_cancelled_trigger_that_cannot_read_its_task_state_aborts_nothing(
-    dss: DSSEmulator, hook: DSSHook, monkeypatch: pytest.MonkeyPatch, said: _Said
+    dss_emulator: DSSEmulator, hook: DSSHook, monkeypatch: pytest.MonkeyPatch, said: _Said
 ) -> None:
     from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
 
@@ -236,7 +243,7 @@ async def test_a_cancelled_trigger_that_cannot_read_its_task_state_aborts_nothin
 
     monkeypatch.setattr(RuntimeTaskInstance, "get_task_states", staticmethod(gone), raising=False)
     run_id = await _cancel_while_waiting(hook, abort_on_kill=True)
-    assert _run(dss, "LONG_REFRESH", run_id).aborted_at is None
+    assert _run(dss_emulator, "LONG_REFRESH", run_id).aborted_at is None
     lines = said("could not read its task's state")
     assert len(lines) == (0 if compat.HAS_TRIGGER_ON_KILL else 1)
     if lines:
@@ -245,7 +252,7 @@ async def test_a_cancelled_trigger_that_cannot_read_its_task_state_aborts_nothin
 
 
 async def test_abort_on_kill_false_never_asks(
-    dss: DSSEmulator, hook: DSSHook, monkeypatch: pytest.MonkeyPatch
+    dss_emulator: DSSEmulator, hook: DSSHook, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
 
@@ -254,7 +261,7 @@ async def test_abort_on_kill_false_never_asks(
 
     monkeypatch.setattr(RuntimeTaskInstance, "get_task_states", staticmethod(asked), raising=False)
     run_id = await _cancel_while_waiting(hook, abort_on_kill=False)
-    assert _run(dss, "LONG_REFRESH", run_id).aborted_at is None
+    assert _run(dss_emulator, "LONG_REFRESH", run_id).aborted_at is None
     hook.abort_run("DEMO", "LONG_REFRESH", run_id)
 
 

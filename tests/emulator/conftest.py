@@ -28,13 +28,10 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[DSSEmulator]:
-    """A fast emulator shared by a test module (speed 100: BUILD_SALES takes 60 ms)."""
+def dss_emulator_server() -> Iterator[DSSEmulator]:
+    """A fast emulator shared by a test module (speed 100: BUILD_SALES takes 60 ms), with known keys.
+
+    The plugin's ``dss_emulator`` fixture resets it before every test.
+    """
     with DSSEmulator(speed=100, api_key="test-key", admin_key="test-admin-key", fault_seed=1) as dss:
         yield dss
-
-
-@pytest.fixture
-def emu(server: DSSEmulator) -> DSSEmulator:
-    server.reset()
-    return server

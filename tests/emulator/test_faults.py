@@ -15,71 +15,71 @@ LIGHT = "/public/api/projects/DEMO/scenarios/BUILD_SALES/light"
 RUN = "/public/api/projects/DEMO/scenarios/BUILD_SALES/run"
 
 
-def session(emu: DSSEmulator) -> requests.Session:
+def session(dss_emulator: DSSEmulator) -> requests.Session:
     s = requests.Session()
-    s.auth = (emu.api_key, "")
+    s.auth = (dss_emulator.api_key, "")
     return s
 
 
-def test_drop_really_drops(emu: DSSEmulator) -> None:
-    s = session(emu)
-    emu.faults.add(kind="drop", route="light", count=1)
+def test_drop_really_drops(dss_emulator: DSSEmulator) -> None:
+    s = session(dss_emulator)
+    dss_emulator.faults.add(kind="drop", route="light", count=1)
     with pytest.raises(requests.ConnectionError):
-        s.get(emu.url + LIGHT, timeout=5)
-    assert s.get(emu.url + LIGHT, timeout=5).status_code == 200
-    assert emu.stats()["faults"] == {"drop": 1}
+        s.get(dss_emulator.url + LIGHT, timeout=5)
+    assert s.get(dss_emulator.url + LIGHT, timeout=5).status_code == 200
+    assert dss_emulator.stats()["faults"] == {"drop": 1}
 
 
-def test_drop_after_accepts_the_fire(emu: DSSEmulator) -> None:
-    s = session(emu)
-    emu.faults.add(kind="drop_after", route="run", method="POST", count=1)
+def test_drop_after_accepts_the_fire(dss_emulator: DSSEmulator) -> None:
+    s = session(dss_emulator)
+    dss_emulator.faults.add(kind="drop_after", route="run", method="POST", count=1)
     with pytest.raises(requests.ConnectionError):
-        s.post(emu.url + RUN, data="{}", timeout=5)
-    stats = emu.stats()
+        s.post(dss_emulator.url + RUN, data="{}", timeout=5)
+    stats = dss_emulator.stats()
     assert stats["scenarios"]["DEMO.BUILD_SALES"]["fires_accepted"] == 1 and stats["faults"] == {
         "drop_after": 1
     }
     time.sleep(0.2)
-    runs = s.get(emu.url + "/public/api/projects/DEMO/scenarios/BUILD_SALES/get-last-runs").json()
+    runs = s.get(dss_emulator.url + "/public/api/projects/DEMO/scenarios/BUILD_SALES/get-last-runs").json()
     assert len(runs) == 1
 
 
 @pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
-def test_status(emu: DSSEmulator, status: int) -> None:
-    emu.faults.add(kind="status", route="light", status=status, retry_after=2, count=1)
-    r = session(emu).get(emu.url + LIGHT)
+def test_status(dss_emulator: DSSEmulator, status: int) -> None:
+    dss_emulator.faults.add(kind="status", route="light", status=status, retry_after=2, count=1)
+    r = session(dss_emulator).get(dss_emulator.url + LIGHT)
     assert r.status_code == status and r.headers["Retry-After"] == "2"
     assert {"errorType", "message", "detailedMessage"} <= set(r.json())
-    assert session(emu).get(emu.url + LIGHT).status_code == 200
+    assert session(dss_emulator).get(dss_emulator.url + LIGHT).status_code == 200
 
 
-def test_html_truncated_non_json(emu: DSSEmulator) -> None:
-    s = session(emu)
-    emu.faults.add(kind="html", route="*", count=1)
-    r = s.get(emu.url + LIGHT)
+def test_html_truncated_non_json(dss_emulator: DSSEmulator) -> None:
+    s = session(dss_emulator)
+    dss_emulator.faults.add(kind="html", route="*", count=1)
+    r = s.get(dss_emulator.url + LIGHT)
     assert r.status_code == 502 and r.headers["content-type"].startswith("text/html") and "<html>" in r.text
-    emu.faults.add(kind="truncated", route="light", count=1)
-    r = s.get(emu.url + LIGHT)
+    dss_emulator.faults.add(kind="truncated", route="light", count=1)
+    r = s.get(dss_emulator.url + LIGHT)
     assert r.status_code == 200
     with pytest.raises(ValueError):
         r.json()
-    assert s.get(emu.url + LIGHT).text.startswith(r.text)
-    emu.faults.add(kind="non_json", route="light", count=1)
-    r = s.get(emu.url + LIGHT)
+    assert s.get(dss_emulator.url + LIGHT).text.startswith(r.text)
+    dss_emulator.faults.add(kind="non_json", route="light", count=1)
+    r = s.get(dss_emulator.url + LIGHT)
     assert r.status_code == 200
     with pytest.raises(ValueError):
         r.json()
-    assert emu.stats()["faults"] == {"html": 1, "truncated": 1, "non_json": 1}
+    assert dss_emulator.stats()["faults"] == {"html": 1, "truncated": 1, "non_json": 1}
 
 
-def test_latency_and_filters(emu: DSSEmulator) -> None:
-    s = session(emu)
-    emu.faults.add(kind="latency", route="light", latency=0.3, count=1)
-    emu.faults.add(kind="status", route="light", method="POST", status=500)
+def test_latency_and_filters(dss_emulator: DSSEmulator) -> None:
+    s = session(dss_emulator)
+    dss_emulator.faults.add(kind="latency", route="light", latency=0.3, count=1)
+    dss_emulator.faults.add(kind="status", route="light", method="POST", status=500)
     t = time.monotonic()
-    assert s.get(emu.url + LIGHT).status_code == 200
+    assert s.get(dss_emulator.url + LIGHT).status_code == 200
     assert time.monotonic() - t >= 0.29
-    assert s.get(emu.url + "/public/api/projects/DEMO/scenarios/BUILD_SALES").status_code == 200
+    assert s.get(dss_emulator.url + "/public/api/projects/DEMO/scenarios/BUILD_SALES").status_code == 200
 
 
 def test_duration_expiry_and_rate() -> None:
@@ -129,10 +129,10 @@ def test_faults_file_at_startup(tmp_path: object) -> None:
         assert dss.stats()["faults_total"] == 0
 
 
-def test_latency_keeps_the_body_when_the_client_gives_up(emu: DSSEmulator) -> None:
-    emu.faults.add(kind="latency", route="run", latency=0.5, count=1)
+def test_latency_keeps_the_body_when_the_client_gives_up(dss_emulator: DSSEmulator) -> None:
+    dss_emulator.faults.add(kind="latency", route="run", latency=0.5, count=1)
     with pytest.raises(requests.Timeout):
-        session(emu).post(emu.url + RUN, data=json.dumps({"attempt": 7}), timeout=0.2)
+        session(dss_emulator).post(dss_emulator.url + RUN, data=json.dumps({"attempt": 7}), timeout=0.2)
     time.sleep(0.6)
-    sc = emu.state.get_scenario("DEMO", "BUILD_SALES")
+    sc = dss_emulator.state.get_scenario("DEMO", "BUILD_SALES")
     assert [f.params for f in sc.fires.values()] == [{"attempt": 7}]

@@ -16,15 +16,15 @@ from dss_provider.emulator.server import DSSEmulator  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def dss() -> Iterator[DSSEmulator]:
+def dss_emulator_server() -> Iterator[DSSEmulator]:
+    """This module's own emulator (speed 50) behind the ``dss_emulator`` fixture (reset per test)."""
     with DSSEmulator(speed=50) as emulator:
         yield emulator
 
 
 @pytest.fixture
-def client(dss: DSSEmulator) -> dataikuapi.DSSClient:
-    dss.reset()
-    return dataikuapi.DSSClient(dss.url, dss.api_key)
+def client(dss_emulator: DSSEmulator) -> dataikuapi.DSSClient:
+    return dataikuapi.DSSClient(dss_emulator.url, dss_emulator.api_key)
 
 
 @pytest.fixture
@@ -71,8 +71,8 @@ def test_trigger_fire_and_run_handles(demo: object) -> None:
     assert same.get_raw()["runId"] == fire.get_raw()["runId"]
 
 
-def test_cancelled_fire(demo: object, dss: DSSEmulator) -> None:
-    dss.speed = 5
+def test_cancelled_fire(demo: object, dss_emulator: DSSEmulator) -> None:
+    dss_emulator.speed = 5
     sc = demo.get_scenario("LONG_REFRESH")
     sc.run().wait_for_scenario_run()
     second = sc.run()
@@ -85,7 +85,7 @@ def test_cancelled_fire(demo: object, dss: DSSEmulator) -> None:
     sc.abort()
 
 
-def test_runs_listing(demo: object, dss: DSSEmulator) -> None:
+def test_runs_listing(demo: object, dss_emulator: DSSEmulator) -> None:
     sc = demo.get_scenario("TESTS_SMOKE")
     with pytest.raises(ValueError):
         sc.get_last_finished_run()
@@ -106,7 +106,7 @@ def test_runs_listing(demo: object, dss: DSSEmulator) -> None:
     report = runs[0].get_report()
     assert b"<testsuite" in report.content
     assert runs[0].get_step_run_report("smoke_api").content.count(b"<testcase") == 1
-    dss.speed = 5
+    dss_emulator.speed = 5
     long = demo.get_scenario("LONG_REFRESH")
     run = long.run().wait_for_scenario_run()
     current = long.get_current_run()
@@ -219,8 +219,8 @@ def test_testing_status(demo: object) -> None:
     assert b"<testsuites" in demo.get_last_test_scenario_runs_report().content
 
 
-def test_futures(client: dataikuapi.DSSClient, demo: object, dss: DSSEmulator) -> None:
-    dss.speed = 5
+def test_futures(client: dataikuapi.DSSClient, demo: object, dss_emulator: DSSEmulator) -> None:
+    dss_emulator.speed = 5
     run_a = demo.get_scenario("LONG_REFRESH").run().wait_for_scenario_run()
     run_b = demo.get_scenario("BUILD_SALES").run().wait_for_scenario_run()
     running = client.list_running_scenarios()
@@ -235,15 +235,15 @@ def test_futures(client: dataikuapi.DSSClient, demo: object, dss: DSSEmulator) -
     demo.get_scenario("BUILD_SALES").abort()
 
 
-def test_errors(client: dataikuapi.DSSClient, dss: DSSEmulator) -> None:
+def test_errors(client: dataikuapi.DSSClient, dss_emulator: DSSEmulator) -> None:
     with pytest.raises(DataikuException, match=r"NotFoundException: Scenario does not exist: DEMO.NOPE"):
         client.get_project("DEMO").get_scenario("NOPE").get_status()
     with pytest.raises(DataikuException, match="Project does not exist: NOPE"):
         client.get_project("NOPE").list_scenarios()
-    bad = dataikuapi.DSSClient(dss.url, "wrong-key")
+    bad = dataikuapi.DSSClient(dss_emulator.url, "wrong-key")
     with pytest.raises(DataikuException, match="NotAuthenticatedException: Unknown API Key"):
         bad.get_project("DEMO").get_scenario("BUILD_SALES").get_status()
-    scoped = dataikuapi.DSSClient(dss.url, "other-project-only-key")
+    scoped = dataikuapi.DSSClient(dss_emulator.url, "other-project-only-key")
     with pytest.raises(DataikuException, match="UnauthorizedException: Failed to read project permissions"):
         scoped.get_project("DEMO").list_scenarios()
     assert scoped.get_project("OTHER").get_scenario("REFRESH").run_and_wait().outcome == "SUCCESS"

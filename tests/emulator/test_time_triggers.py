@@ -159,19 +159,21 @@ def admin(dss: DSSEmulator, method: str, path: str, body: Any = None) -> tuple[i
         return err.code, json.loads(err.read())
 
 
-def test_admin_time_triggers_route(emu: DSSEmulator) -> None:
-    assert admin(emu, "GET", "time-triggers") == (200, {"enabled": False})
-    assert admin(emu, "POST", "time-triggers", {"enabled": True}) == (200, {"enabled": True})
-    assert emu.time_triggers
-    status, body = admin(emu, "POST", "time-triggers", {"enabled": "yes"})
+def test_admin_time_triggers_route(dss_emulator: DSSEmulator) -> None:
+    assert admin(dss_emulator, "GET", "time-triggers") == (200, {"enabled": False})
+    assert admin(dss_emulator, "POST", "time-triggers", {"enabled": True}) == (200, {"enabled": True})
+    assert dss_emulator.time_triggers
+    status, body = admin(dss_emulator, "POST", "time-triggers", {"enabled": "yes"})
     assert status == 400 and "'enabled' must be true or false" in body["message"]
-    emu.reset()
-    assert not emu.time_triggers
+    dss_emulator.reset()
+    assert not dss_emulator.time_triggers
 
 
-def test_admin_ui_run_starts_a_run_as_that_user(emu: DSSEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AIRFLOW_CONN_DATAIKU_DSS_DEFAULT", emu.connection_json())
-    status, fire = admin(emu, "POST", "ui-run", {"project_key": "DEMO", "scenario_id": "TESTS_SMOKE",
+def test_admin_ui_run_starts_a_run_as_that_user(
+    dss_emulator: DSSEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_DATAIKU_DSS_DEFAULT", dss_emulator.connection_json())
+    status, fire = admin(dss_emulator, "POST", "ui-run", {"project_key": "DEMO", "scenario_id": "TESTS_SMOKE",
                                                   "user": "alice", "params": {"why": "demo"}})  # fmt: skip
     assert status == 200
     assert fire["trigger"]["type"] == "manual" and fire["params"] == {"why": "demo"}
@@ -189,7 +191,7 @@ def test_admin_ui_run_starts_a_run_as_that_user(emu: DSSEmulator, monkeypatch: p
         assert state.run["runAsUser"] == "alice"
     finally:
         hook.close()
-    assert emu.stats()["scenarios"]["DEMO.TESTS_SMOKE"]["ui_fires"] == 1
+    assert dss_emulator.stats()["scenarios"]["DEMO.TESTS_SMOKE"]["ui_fires"] == 1
 
 
 @pytest.mark.parametrize(
@@ -201,14 +203,14 @@ def test_admin_ui_run_starts_a_run_as_that_user(emu: DSSEmulator, monkeypatch: p
         ([1], 400, "The body must be an object"),
     ],
 )
-def test_admin_ui_run_bad_input(emu: DSSEmulator, body: Any, status: int, message: str) -> None:
-    got, answer = admin(emu, "POST", "ui-run", body)
+def test_admin_ui_run_bad_input(dss_emulator: DSSEmulator, body: Any, status: int, message: str) -> None:
+    got, answer = admin(dss_emulator, "POST", "ui-run", body)
     assert got == status and message in answer["detailedMessage"] + answer["message"]
 
 
-def test_run_as_user_in_process_unknown_scenario(emu: DSSEmulator) -> None:
+def test_run_as_user_in_process_unknown_scenario(dss_emulator: DSSEmulator) -> None:
     with pytest.raises(NotFound, match=r"Scenario does not exist: DEMO\.NOPE"):
-        emu.run_as_user("DEMO", "NOPE")
+        dss_emulator.run_as_user("DEMO", "NOPE")
 
 
 def test_cli_time_triggers_option() -> None:

@@ -23,23 +23,21 @@ def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="module")
-def _server() -> Iterator[DSSEmulator]:
+def dss_emulator_server() -> Iterator[DSSEmulator]:
+    """One emulator per test module, run fast; the plugin's ``dss_emulator`` resets it for every test."""
     with DSSEmulator(speed=SPEED) as dss:
         yield dss
 
 
 @pytest.fixture
-def emu(_server: DSSEmulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[DSSEmulator]:
-    """A fresh demo DSS; AIRFLOW_CONN_DATAIKU_DSS_DEFAULT points at it."""
-    _server.reset()
-    for name, value in _server.airflow_env().items():
-        monkeypatch.setenv(name, value)
-    yield _server
-    _server.faults.clear()
+def dss_emulator(dss_emulator: DSSEmulator) -> Iterator[DSSEmulator]:
+    """A fresh demo DSS; AIRFLOW_CONN_DATAIKU_DSS_DEFAULT points at it; faults cleared afterwards."""
+    yield dss_emulator
+    dss_emulator.faults.clear()
 
 
 @pytest.fixture
-def hook(emu: DSSEmulator) -> Iterator[DSSHook]:
+def hook(dss_emulator: DSSEmulator) -> Iterator[DSSHook]:
     h = DSSHook(retries=2)
     yield h
     h.close()

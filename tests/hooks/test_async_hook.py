@@ -23,10 +23,10 @@ from dss_provider.hooks.dss_async import DSSAsyncHook
 from .helpers import set_conn
 
 
-async def test_execute_against_dss(emu: DSSEmulator) -> None:
+async def test_execute_against_dss(dss_emulator: DSSEmulator) -> None:
     async with DSSAsyncHook(retries=1) as hook:
-        assert hook.config.base_url == emu.url
-        assert hook.config.api_key == emu.api_key
+        assert hook.config.base_url == dss_emulator.url
+        assert hook.config.api_key == dss_emulator.api_key
         fire = await hook.execute(endpoints.run_scenario("DEMO", "BUILD_SALES", {"p": 1}))
         assert fire["params"] == {"p": 1} and fire["cancelled"] is False
         state = None
@@ -46,7 +46,7 @@ async def test_execute_against_dss(emu: DSSEmulator) -> None:
 
 
 async def test_connection_is_fetched_with_aget_connection(
-    emu: DSSEmulator, monkeypatch: pytest.MonkeyPatch
+    dss_emulator: DSSEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: list[str] = []
     original = BaseHook.aget_connection.__func__  # type: ignore[attr-defined]
@@ -59,18 +59,18 @@ async def test_connection_is_fetched_with_aget_connection(
     set_conn(
         monkeypatch,
         "async_conn",
-        host=emu.url + "/public/api/",
-        password=emu.api_key,
+        host=dss_emulator.url + "/public/api/",
+        password=dss_emulator.api_key,
         extra={"retries": "1", "auth_method": "bearer"},
     )
     async with DSSAsyncHook("async_conn") as hook:
-        assert hook.config.base_url == emu.url and hook.config.retries == 1
+        assert hook.config.base_url == dss_emulator.url and hook.config.retries == 1
         assert hook.config.auth_method == "bearer"
         assert len(await hook.execute(endpoints.list_projects())) == 2
     assert seen == ["async_conn"]
 
 
-async def test_shared_client_reuse_and_release(emu: DSSEmulator) -> None:
+async def test_shared_client_reuse_and_release(dss_emulator: DSSEmulator) -> None:
     first, second = DSSAsyncHook(), DSSAsyncHook()
     shared_a, shared_b = await asyncio.gather(first.acquire(), second.acquire())
     assert shared_a is shared_b
@@ -100,28 +100,28 @@ async def test_config_before_acquire_is_an_error() -> None:
         DSSAsyncHook("")
 
 
-async def test_same_error_mapping_as_sync(emu: DSSEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_same_error_mapping_as_sync(dss_emulator: DSSEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
     async with DSSAsyncHook(retries=0) as hook:
         with pytest.raises(DSSNotFoundError, match=r"Scenario does not exist: DEMO\.NOPE"):
             await hook.execute(endpoints.get_light_status("DEMO", "NOPE"))
         with pytest.raises(DSSNotFoundError, match="Scenario run does not exist"):
             await hook.execute(endpoints.get_run_details("DEMO", "BUILD_SALES", "2020-01-01-00-00-00-000"))
-    set_conn(monkeypatch, "bad_key", host=emu.url, password="bad-async-key-123")
+    set_conn(monkeypatch, "bad_key", host=dss_emulator.url, password="bad-async-key-123")
     async with DSSAsyncHook("bad_key", retries=2) as hook:
         with pytest.raises(DSSAuthenticationError, match="Unknown API Key") as info:
             await hook.execute(endpoints.list_projects())
         assert "bad-async-key-123" not in str(info.value)
-    set_conn(monkeypatch, "scoped", host=emu.url, password="other-project-only-key")
+    set_conn(monkeypatch, "scoped", host=dss_emulator.url, password="other-project-only-key")
     async with DSSAsyncHook("scoped", retries=0) as hook:
         with pytest.raises(DSSPermissionError, match="Failed to read project permissions"):
             await hook.execute(endpoints.list_scenarios("DEMO"))
-    assert emu.stats()["requests"]["list_projects"] == 1  # the 401 was not retried
+    assert dss_emulator.stats()["requests"]["list_projects"] == 1  # the 401 was not retried
 
 
-async def test_retries_on_faults(emu: DSSEmulator) -> None:
-    emu.faults.add({"route": "light", "kind": "status", "status": 503, "count": 2})
-    emu.faults.add({"route": "settings", "kind": "drop", "count": 1})
-    emu.faults.add({"route": "payload", "kind": "truncated", "count": 1})
+async def test_retries_on_faults(dss_emulator: DSSEmulator) -> None:
+    dss_emulator.faults.add({"route": "light", "kind": "status", "status": 503, "count": 2})
+    dss_emulator.faults.add({"route": "settings", "kind": "drop", "count": 1})
+    dss_emulator.faults.add({"route": "payload", "kind": "truncated", "count": 1})
     async with DSSAsyncHook(retries=2) as hook:
         light = await hook.execute(endpoints.get_light_status("DEMO", "BUILD_SALES"))
         assert light["running"] is False
@@ -129,26 +129,26 @@ async def test_retries_on_faults(emu: DSSEmulator) -> None:
         assert settings["id"] == "BUILD_SALES"
         payload = await hook.execute(endpoints.get_payload("DEMO", "PY_SCORING"))
         assert "CUSTOMERS_SCORED" in payload["script"]
-    requests = emu.stats()["requests"]
+    requests = dss_emulator.stats()["requests"]
     assert (requests["light"], requests["settings"], requests["payload"]) == (3, 2, 2)
 
 
-async def test_exhausted_retries_and_run_requests(emu: DSSEmulator) -> None:
-    emu.faults.add({"route": "light", "kind": "html", "status": 502})
-    emu.faults.add({"route": "run", "kind": "status", "status": 500})
+async def test_exhausted_retries_and_run_requests(dss_emulator: DSSEmulator) -> None:
+    dss_emulator.faults.add({"route": "light", "kind": "html", "status": 502})
+    dss_emulator.faults.add({"route": "run", "kind": "status", "status": 500})
     async with DSSAsyncHook(retries=1) as hook:
         with pytest.raises(DSSTransientError, match="an HTML page \\(likely from a proxy\\)") as info:
             await hook.execute(endpoints.get_light_status("DEMO", "BUILD_SALES"))
         assert info.value.http_status == 502
         with pytest.raises(DSSTransientError, match="HTTP 500"):
             await hook.execute(endpoints.run_scenario("DEMO", "BUILD_SALES"))
-    requests = emu.stats()["requests"]
+    requests = dss_emulator.stats()["requests"]
     assert requests["light"] == 2
     assert requests["run"] == 1  # an ambiguous run request is never blindly repeated
 
 
-async def test_retry_after_is_honoured(emu: DSSEmulator) -> None:
-    emu.faults.add({"route": "light", "kind": "status", "status": 429, "retry_after": 1, "count": 1})
+async def test_retry_after_is_honoured(dss_emulator: DSSEmulator) -> None:
+    dss_emulator.faults.add({"route": "light", "kind": "status", "status": 429, "retry_after": 1, "count": 1})
     async with DSSAsyncHook(retries=1) as hook:
         loop = asyncio.get_running_loop()
         started = loop.time()
@@ -171,7 +171,7 @@ async def test_unreachable_host(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 async def test_environment_proxy_is_applied_and_no_proxy_honoured(
-    emu: DSSEmulator, monkeypatch: pytest.MonkeyPatch
+    dss_emulator: DSSEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With HTTP(S)_PROXY set, requests go through httpx, which applies the proxy and NO_PROXY."""
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
@@ -187,7 +187,7 @@ async def test_environment_proxy_is_applied_and_no_proxy_honoured(
             await hook.execute(endpoints.get_light_status("DEMO", "BUILD_SALES"))
 
 
-async def test_concurrent_first_requests_of_one_hook_join_once(emu: DSSEmulator) -> None:
+async def test_concurrent_first_requests_of_one_hook_join_once(dss_emulator: DSSEmulator) -> None:
     """Several requests of one hook at once, before it has joined the shared client: it joins once, so
     its release closes the client (it used to count the hook once per concurrent request)."""
     hook = DSSAsyncHook()

@@ -164,48 +164,56 @@ def test_extra_headers_cannot_replace_the_authorization_header() -> None:
 # --- through Airflow: env var forms, against the emulator --------------------------------------
 
 
-def test_uri_form_with_string_extras(emu: DSSEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
-    uri = f"dataiku-dss://:{emu.api_key}@dss.example.com:11200/?verify_ssl=false&retries=1&timeout=7"
+def test_uri_form_with_string_extras(dss_emulator: DSSEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    uri = f"dataiku-dss://:{dss_emulator.api_key}@dss.example.com:11200/?verify_ssl=false&retries=1&timeout=7"
     monkeypatch.setenv("AIRFLOW_CONN_DSS_URI", uri)
     config = DSSHook("dss_uri").config
     assert config.base_url == "https://dss.example.com:11200"
-    assert config.api_key == emu.api_key
+    assert config.api_key == dss_emulator.api_key
     assert (config.verify, config.retries, config.timeout) == (False, 1, 7.0)
 
 
 def test_uri_form_with_an_encoded_http_scheme_talks_to_the_emulator(
-    emu: DSSEmulator, monkeypatch: pytest.MonkeyPatch
+    dss_emulator: DSSEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    uri = f"dataiku-dss://:{emu.api_key}@http%3A%2F%2F127.0.0.1:{emu.port}/"
+    uri = f"dataiku-dss://:{dss_emulator.api_key}@http%3A%2F%2F127.0.0.1:{dss_emulator.port}/"
     monkeypatch.setenv("AIRFLOW_CONN_DSS_URI", uri)
     hook = DSSHook("dss_uri", retries=0)
-    assert hook.config.base_url == f"http://127.0.0.1:{emu.port}"
+    assert hook.config.base_url == f"http://127.0.0.1:{dss_emulator.port}"
     assert [s.id for s in hook.list_scenarios("OTHER")] == ["REFRESH"]
 
 
 def test_json_form_with_dip_prefix_and_host_holding_the_api_path(
-    emu: DSSEmulator, monkeypatch: pytest.MonkeyPatch
+    dss_emulator: DSSEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     set_conn(
         monkeypatch,
         "dss_json",
-        host=emu.url + "/dip/publicapi/",
-        password=emu.api_key,
+        host=dss_emulator.url + "/dip/publicapi/",
+        password=dss_emulator.api_key,
         extra={"api_prefix": "/dip/publicapi"},
     )
     hook = DSSHook("dss_json", retries=0)
-    assert hook.config.api_root == emu.url + "/dip/publicapi"
+    assert hook.config.api_root == dss_emulator.url + "/dip/publicapi"
     assert hook.get_scenario("DEMO", "BUILD_SALES").get_status().running is False
 
 
 @pytest.mark.parametrize("auth_method", ["basic", "bearer"])
 def test_both_auth_forms_are_accepted_by_dss(
-    emu: DSSEmulator, monkeypatch: pytest.MonkeyPatch, auth_method: str
+    dss_emulator: DSSEmulator, monkeypatch: pytest.MonkeyPatch, auth_method: str
 ) -> None:
-    set_conn(monkeypatch, "dss_auth", host=emu.url, password=emu.api_key, extra={"auth_method": auth_method})
+    set_conn(
+        monkeypatch,
+        "dss_auth",
+        host=dss_emulator.url,
+        password=dss_emulator.api_key,
+        extra={"auth_method": auth_method},
+    )
     ok, message = DSSHook("dss_auth", retries=0).test_connection()
     assert ok, message
-    set_conn(monkeypatch, "dss_auth", host=emu.url, password="wrong", extra={"auth_method": auth_method})
+    set_conn(
+        monkeypatch, "dss_auth", host=dss_emulator.url, password="wrong", extra={"auth_method": auth_method}
+    )
     with pytest.raises(DSSAuthenticationError, match="Unknown API Key"):
         DSSHook("dss_auth", retries=0).list_scenarios("DEMO")
 
@@ -237,7 +245,7 @@ def test_headers_sent_on_the_wire(monkeypatch: pytest.MonkeyPatch) -> None:
     assert post.body == b'{"a": 1}'
 
 
-def test_missing_connection(emu: DSSEmulator) -> None:
+def test_missing_connection(dss_emulator: DSSEmulator) -> None:
     with pytest.raises(DSSConfigurationError, match="Connection 'no_such_conn' could not be loaded") as info:
         DSSHook("no_such_conn").list_scenarios("DEMO")
     assert "AIRFLOW_CONN_NO_SUCH_CONN" in str(info.value)
@@ -272,8 +280,10 @@ def test_scheme_extra_decides_what_a_bare_host_means() -> None:
         cfg(extra={"scheme": "ftp"})
 
 
-def test_emulator_uri_form_talks_to_the_emulator(emu: DSSEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AIRFLOW_CONN_DSS_URI", emu.connection_uri())
+def test_emulator_uri_form_talks_to_the_emulator(
+    dss_emulator: DSSEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_DSS_URI", dss_emulator.connection_uri())
     hook = DSSHook("dss_uri", retries=0)
-    assert hook.config.base_url == f"http://127.0.0.1:{emu.port}"
+    assert hook.config.base_url == f"http://127.0.0.1:{dss_emulator.port}"
     assert hook.test_connection()[0] is True

@@ -177,9 +177,9 @@ def test_testing_status(hook: DSSHook) -> None:
     assert status.get_raw()["nbTotalRanScenarios"] == 2
 
 
-def test_list_running_scenarios(hook: DSSHook, emu: DSSEmulator) -> None:
+def test_list_running_scenarios(hook: DSSHook, dss_emulator: DSSEmulator) -> None:
     assert hook.list_running_scenarios() == []
-    emu.speed = 5
+    dss_emulator.speed = 5
     run = hook.get_scenario("DEMO", "LONG_REFRESH").run().wait_for_scenario_run(**FAST)
     assert run is not None
     futures = hook.list_running_scenarios(all_users=True)
@@ -189,7 +189,7 @@ def test_list_running_scenarios(hook: DSSHook, emu: DSSEmulator) -> None:
     assert hook.list_running_scenarios() == []
 
 
-def test_test_connection_success(hook: DSSHook, emu: DSSEmulator) -> None:
+def test_test_connection_success(hook: DSSHook, dss_emulator: DSSEmulator) -> None:
     ok, message = hook.test_connection()
     assert ok is True
-    assert message == f"Connected to DSS at {emu.url}; the key can see 2 project(s)."
+    assert message == f"Connected to DSS at {dss_emulator.url}; the key can see 2 project(s)."

@@ -46,10 +46,10 @@ def test_unknown_scenario(hook: DSSHook) -> None:
 
 
 def test_bad_api_key(
-    emu: DSSEmulator, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    dss_emulator: DSSEmulator, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     bad_key = "definitely-not-the-key-9f8e7d"
-    set_conn(monkeypatch, "bad_key", host=emu.url, password=bad_key)
+    set_conn(monkeypatch, "bad_key", host=dss_emulator.url, password=bad_key)
     caplog.set_level(logging.DEBUG)
     hook = DSSHook("bad_key", retries=3)
     with pytest.raises(DSSAuthenticationError) as info:
@@ -57,14 +57,14 @@ def test_bad_api_key(
     assert info.value.http_status == 401
     assert "Unknown API Key" in str(info.value)
     assert bad_key not in str(info.value) and bad_key not in repr(info.value)
-    assert emu.stats()["requests"]["light"] == 1  # a 401 is not retried
+    assert dss_emulator.stats()["requests"]["light"] == 1  # a 401 is not retried
     ok, message = hook.test_connection()
     assert ok is False and "Unknown API Key" in message and bad_key not in message
     assert all(bad_key not in r.getMessage() for r in caplog.records)
 
 
-def test_key_without_project_access(emu: DSSEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
-    set_conn(monkeypatch, "scoped", host=emu.url, password="other-project-only-key")
+def test_key_without_project_access(dss_emulator: DSSEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    set_conn(monkeypatch, "scoped", host=dss_emulator.url, password="other-project-only-key")
     hook = DSSHook("scoped", retries=0)
     assert [s.id for s in hook.list_scenarios("OTHER")] == ["REFRESH"]
     with pytest.raises(DSSPermissionError) as info:
@@ -72,12 +72,12 @@ def test_key_without_project_access(emu: DSSEmulator, monkeypatch: pytest.Monkey
     assert info.value.http_status == 403
     assert "Failed to read project permissions" in str(info.value)
     assert "Give the API key access to this project" in str(info.value)
-    assert emu.stats()["scenarios"].get("DEMO.BUILD_SALES", {}).get("fires_accepted", 0) == 0
+    assert dss_emulator.stats()["scenarios"].get("DEMO.BUILD_SALES", {}).get("fires_accepted", 0) == 0
 
 
 @pytest.mark.parametrize("bad", ["", "../x", "..", "a/b", "BUILD SALES", None])
-def test_invalid_ids_fail_before_any_request(hook: DSSHook, emu: DSSEmulator, bad: object) -> None:
-    before = emu.stats()["requests_total"]
+def test_invalid_ids_fail_before_any_request(hook: DSSHook, dss_emulator: DSSEmulator, bad: object) -> None:
+    before = dss_emulator.stats()["requests_total"]
     with pytest.raises(DSSConfigurationError, match="scenario_id"):
         hook.get_scenario("DEMO", bad)  # type: ignore[arg-type]
     with pytest.raises(DSSConfigurationError, match="project_key"):
@@ -87,7 +87,7 @@ def test_invalid_ids_fail_before_any_request(hook: DSSHook, emu: DSSEmulator, ba
     if bad is not None:  # step_id=None means the whole run's log
         with pytest.raises(DSSConfigurationError, match="step_id"):
             hook.get_run_log("DEMO", "BUILD_SALES", "2020-01-01-00-00-00-000", bad)  # type: ignore[arg-type]
-    assert emu.stats()["requests_total"] == before
+    assert dss_emulator.stats()["requests_total"] == before
 
 
 @pytest.mark.parametrize(
@@ -100,11 +100,11 @@ def test_invalid_ids_fail_before_any_request(hook: DSSHook, emu: DSSEmulator, ba
     ],
 )
 def test_run_params_must_be_a_json_dict(
-    hook: DSSHook, emu: DSSEmulator, params: object, message: str
+    hook: DSSHook, dss_emulator: DSSEmulator, params: object, message: str
 ) -> None:
     with pytest.raises(DSSConfigurationError, match=message):
         hook.get_scenario("DEMO", "BUILD_SALES").run(params)  # type: ignore[arg-type]
-    assert emu.stats()["scenarios"].get("DEMO.BUILD_SALES", {}).get("fires_accepted", 0) == 0
+    assert dss_emulator.stats()["scenarios"].get("DEMO.BUILD_SALES", {}).get("fires_accepted", 0) == 0
 
 
 def test_wait_arguments_are_validated(hook: DSSHook) -> None:
@@ -140,29 +140,29 @@ def test_a_run_request_to_a_closed_port_is_retried_as_not_processed(monkeypatch:
         DSSHook("closed", retries=1).get_scenario("DEMO", "S").run()
 
 
-def test_5xx_burst_is_survived(hook: DSSHook, emu: DSSEmulator) -> None:
-    emu.faults.add({"route": "light", "kind": "status", "status": 503, "count": 2})
+def test_5xx_burst_is_survived(hook: DSSHook, dss_emulator: DSSEmulator) -> None:
+    dss_emulator.faults.add({"route": "light", "kind": "status", "status": 503, "count": 2})
     assert hook.get_scenario("DEMO", "BUILD_SALES").get_status().running is False
-    assert emu.stats()["requests"]["light"] == 3
-    emu.faults.add({"route": "list_scenarios", "kind": "status", "status": 500, "count": 1})
-    emu.faults.add({"route": "list_scenarios", "kind": "html", "status": 502, "count": 1})
+    assert dss_emulator.stats()["requests"]["light"] == 3
+    dss_emulator.faults.add({"route": "list_scenarios", "kind": "status", "status": 500, "count": 1})
+    dss_emulator.faults.add({"route": "list_scenarios", "kind": "html", "status": 502, "count": 1})
     assert len(hook.list_scenarios("DEMO")) == 6
 
 
-def test_5xx_exhausted_names_the_last_answer(hook: DSSHook, emu: DSSEmulator) -> None:
-    emu.faults.add({"route": "light", "kind": "status", "status": 500, "count": 2})
-    emu.faults.add({"route": "light", "kind": "status", "status": 504})
+def test_5xx_exhausted_names_the_last_answer(hook: DSSHook, dss_emulator: DSSEmulator) -> None:
+    dss_emulator.faults.add({"route": "light", "kind": "status", "status": 500, "count": 2})
+    dss_emulator.faults.add({"route": "light", "kind": "status", "status": 504})
     with pytest.raises(DSSTransientError) as info:
         hook.get_scenario("DEMO", "BUILD_SALES").get_status()
     err = info.value
     assert err.http_status == 504
     assert "failed with HTTP 504" in str(err) and "Emulated server error: HTTP 504" in str(err)
     assert "retried with backoff without success" in str(err)
-    assert emu.stats()["requests"]["light"] == 3  # retries=2
+    assert dss_emulator.stats()["requests"]["light"] == 3  # retries=2
 
 
-def test_html_error_page_from_a_proxy(hook: DSSHook, emu: DSSEmulator) -> None:
-    emu.faults.add({"route": "settings", "kind": "html", "status": 502})
+def test_html_error_page_from_a_proxy(hook: DSSHook, dss_emulator: DSSEmulator) -> None:
+    dss_emulator.faults.add({"route": "settings", "kind": "html", "status": 502})
     with pytest.raises(DSSTransientError) as info:
         hook.get_scenario("DEMO", "BUILD_SALES").get_settings()
     assert info.value.http_status == 502
@@ -172,10 +172,12 @@ def test_html_error_page_from_a_proxy(hook: DSSHook, emu: DSSEmulator) -> None:
 
 
 @pytest.mark.parametrize("kind", ["non_json", "truncated"])
-def test_unusable_200_bodies_are_retried_then_reported(hook: DSSHook, emu: DSSEmulator, kind: str) -> None:
-    emu.faults.add({"route": "light", "kind": kind, "count": 1})
+def test_unusable_200_bodies_are_retried_then_reported(
+    hook: DSSHook, dss_emulator: DSSEmulator, kind: str
+) -> None:
+    dss_emulator.faults.add({"route": "light", "kind": kind, "count": 1})
     assert hook.get_scenario("DEMO", "BUILD_SALES").get_status().running is False
-    emu.faults.add({"route": "light", "kind": kind})
+    dss_emulator.faults.add({"route": "light", "kind": kind})
     with pytest.raises(
         DSSTransientError, match="answered HTTP 200 with a body that is not valid JSON"
     ) as info:
@@ -183,32 +185,34 @@ def test_unusable_200_bodies_are_retried_then_reported(hook: DSSHook, emu: DSSEm
     assert info.value.http_status == 200
 
 
-def test_retry_after_is_honoured(hook: DSSHook, emu: DSSEmulator) -> None:
-    emu.faults.add({"route": "light", "kind": "status", "status": 429, "retry_after": 1, "count": 1})
+def test_retry_after_is_honoured(hook: DSSHook, dss_emulator: DSSEmulator) -> None:
+    dss_emulator.faults.add({"route": "light", "kind": "status", "status": 429, "retry_after": 1, "count": 1})
     started = time.monotonic()
     assert hook.get_scenario("DEMO", "BUILD_SALES").get_status().running is False
     assert time.monotonic() - started >= 1.0
-    assert emu.stats()["requests"]["light"] == 2
+    assert dss_emulator.stats()["requests"]["light"] == 2
 
 
-def test_429_exhausted(hook: DSSHook, emu: DSSEmulator) -> None:
-    emu.faults.add({"route": "list_scenarios", "kind": "status", "status": 429})
+def test_429_exhausted(hook: DSSHook, dss_emulator: DSSEmulator) -> None:
+    dss_emulator.faults.add({"route": "list_scenarios", "kind": "status", "status": 429})
     with pytest.raises(DSSTransientError, match="DSS is rate limiting") as info:
         hook.list_scenarios("DEMO")
     assert info.value.http_status == 429
 
 
-def test_dropped_connection_on_a_read_is_retried(hook: DSSHook, emu: DSSEmulator) -> None:
-    emu.faults.add({"route": "list_scenarios", "kind": "drop", "count": 2})
+def test_dropped_connection_on_a_read_is_retried(hook: DSSHook, dss_emulator: DSSEmulator) -> None:
+    dss_emulator.faults.add({"route": "list_scenarios", "kind": "drop", "count": 2})
     assert len(hook.list_scenarios("DEMO")) == 6
-    emu.faults.add({"route": "list_scenarios", "kind": "drop"})
+    dss_emulator.faults.add({"route": "list_scenarios", "kind": "drop"})
     with pytest.raises(DSSConnectionError, match="Could not get an answer from DSS"):
         hook.list_scenarios("DEMO")
 
 
-def test_request_timeout(emu: DSSEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
-    set_conn(monkeypatch, "slow", host=emu.url, password=emu.api_key, extra={"timeout": 0.2})
-    emu.faults.add({"route": "light", "kind": "latency", "latency": 1.0})
+def test_request_timeout(dss_emulator: DSSEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    set_conn(
+        monkeypatch, "slow", host=dss_emulator.url, password=dss_emulator.api_key, extra={"timeout": 0.2}
+    )
+    dss_emulator.faults.add({"route": "light", "kind": "latency", "latency": 1.0})
     started = time.monotonic()
     with pytest.raises(DSSConnectionError, match=r"[Tt]imed out"):
         DSSHook("slow", retries=1).get_scenario("DEMO", "BUILD_SALES").get_status()

@@ -25,14 +25,14 @@ from dss_provider.scenario import (
 FAST = {"timeout": 20, "poll_interval": 0.02}
 
 
-def counters(emu: DSSEmulator, scenario: str, project: str = "DEMO") -> dict:
-    return emu.stats()["scenarios"].get(f"{project}.{scenario}", {})
+def counters(dss_emulator: DSSEmulator, scenario: str, project: str = "DEMO") -> dict:
+    return dss_emulator.stats()["scenarios"].get(f"{project}.{scenario}", {})
 
 
 # --- run_and_wait and outcomes ------------------------------------------------------------------
 
 
-def test_run_and_wait_success(hook: DSSHook, emu: DSSEmulator) -> None:
+def test_run_and_wait_success(hook: DSSHook, dss_emulator: DSSEmulator) -> None:
     run = hook.get_scenario("DEMO", "BUILD_SALES").run_and_wait({"region": "EU"}, **FAST)
     assert run is not None
     assert run.outcome == "SUCCESS" and run.running is False
@@ -42,7 +42,7 @@ def test_run_and_wait_success(hook: DSSHook, emu: DSSEmulator) -> None:
     assert run.end_time > run.start_time
     assert run.duration == pytest.approx((run.end_time - run.start_time).total_seconds())
     assert run.duration > 0
-    assert counters(emu, "BUILD_SALES")["runs_started"] == 1
+    assert counters(dss_emulator, "BUILD_SALES")["runs_started"] == 1
 
 
 def test_warning_passes_by_default_and_fails_with_fail_on_warning(hook: DSSHook) -> None:
@@ -90,8 +90,8 @@ def test_failed_run_with_no_fail_returns_the_run(hook: DSSHook) -> None:
     assert details.steps[1].first_error_details is None and details.steps[1].job_ids == []
 
 
-def test_run_and_wait_times_out_naming_the_run(hook: DSSHook, emu: DSSEmulator) -> None:
-    emu.speed = 2  # LONG_REFRESH now lasts ~30 s
+def test_run_and_wait_times_out_naming_the_run(hook: DSSHook, dss_emulator: DSSEmulator) -> None:
+    dss_emulator.speed = 2  # LONG_REFRESH now lasts ~30 s
     scenario = hook.get_scenario("DEMO", "LONG_REFRESH")
     started = time.monotonic()
     with pytest.raises(DSSTimeoutError) as info:
@@ -105,8 +105,8 @@ def test_run_and_wait_times_out_naming_the_run(hook: DSSHook, emu: DSSEmulator) 
     assert current is not None and current.id == err.target.run_id  # the run goes on in DSS
 
 
-def test_wait_for_completion_timeout(hook: DSSHook, emu: DSSEmulator) -> None:
-    emu.speed = 2
+def test_wait_for_completion_timeout(hook: DSSHook, dss_emulator: DSSEmulator) -> None:
+    dss_emulator.speed = 2
     fire = hook.get_scenario("DEMO", "LONG_REFRESH").run()
     run = fire.wait_for_scenario_run(**FAST)
     assert run is not None
@@ -135,8 +135,8 @@ def test_trigger_fire_handle(hook: DSSHook) -> None:
     assert run.outcome == "SUCCESS"
 
 
-def test_cancelled_fire(hook: DSSHook, emu: DSSEmulator) -> None:
-    emu.speed = 5
+def test_cancelled_fire(hook: DSSHook, dss_emulator: DSSEmulator) -> None:
+    dss_emulator.speed = 5
     scenario = hook.get_scenario("DEMO", "LONG_REFRESH")
     first = scenario.run()
     assert first.wait_for_scenario_run(**FAST) is not None
@@ -151,12 +151,12 @@ def test_cancelled_fire(hook: DSSHook, emu: DSSEmulator) -> None:
     assert third.wait_for_scenario_run(no_fail=True, **FAST) is None
     assert third.is_cancelled(refresh=True) is True
     assert scenario.run_and_wait(no_fail=True, **FAST) is None
-    assert counters(emu, "LONG_REFRESH")["runs_started"] == 1
+    assert counters(dss_emulator, "LONG_REFRESH")["runs_started"] == 1
     scenario.abort()
 
 
-def test_wait_for_scenario_run_times_out(hook: DSSHook, emu: DSSEmulator) -> None:
-    emu.speed = 0.01  # the fire becomes due after 30 s
+def test_wait_for_scenario_run_times_out(hook: DSSHook, dss_emulator: DSSEmulator) -> None:
+    dss_emulator.speed = 0.01  # the fire becomes due after 30 s
     fire = hook.get_scenario("DEMO", "BUILD_SALES").run()
     with pytest.raises(DSSTimeoutError, match=f"trigger fire manual/{fire.trigger_run_id} to start a run"):
         fire.wait_for_scenario_run(timeout=0.3, poll_interval=0.05)
@@ -179,8 +179,8 @@ def test_run_waiter(hook: DSSHook) -> None:
 # --- run handle --------------------------------------------------------------------------------
 
 
-def test_run_handle_refresh_logs_and_reports(hook: DSSHook, emu: DSSEmulator) -> None:
-    emu.speed = 10  # the run lasts 0.2 s: it is still going when first seen
+def test_run_handle_refresh_logs_and_reports(hook: DSSHook, dss_emulator: DSSEmulator) -> None:
+    dss_emulator.speed = 10  # the run lasts 0.2 s: it is still going when first seen
     scenario = hook.get_scenario("DEMO", "QUALITY_CHECKS")
     fire = scenario.run()
     run = fire.wait_for_scenario_run(**FAST)
@@ -206,19 +206,21 @@ def test_run_handle_refresh_logs_and_reports(hook: DSSHook, emu: DSSEmulator) ->
         run.get_log("no_such_step")
 
 
-def test_report_of_a_non_test_scenario_is_refused_without_a_request(hook: DSSHook, emu: DSSEmulator) -> None:
+def test_report_of_a_non_test_scenario_is_refused_without_a_request(
+    hook: DSSHook, dss_emulator: DSSEmulator
+) -> None:
     run = hook.get_scenario("DEMO", "BUILD_SALES").run_and_wait(**FAST)
     assert run is not None
-    before = emu.stats()["requests_total"]
+    before = dss_emulator.stats()["requests_total"]
     with pytest.raises(DSSBadRequestError, match="is not marked as a test"):
         run.get_report()
     with pytest.raises(DSSBadRequestError, match="is not marked as a test"):
         run.get_step_run_report("build_0_true_d_SALES_PREPARED")
-    assert emu.stats()["requests_total"] == before
+    assert dss_emulator.stats()["requests_total"] == before
 
 
-def test_run_abort_aborts_this_run_only(hook: DSSHook, emu: DSSEmulator) -> None:
-    emu.speed = 5
+def test_run_abort_aborts_this_run_only(hook: DSSHook, dss_emulator: DSSEmulator) -> None:
+    dss_emulator.speed = 5
     scenario = hook.get_scenario("DEMO", "LONG_REFRESH")
     run_a = scenario.run().wait_for_scenario_run(**FAST)
     assert run_a is not None
@@ -234,16 +236,16 @@ def test_run_abort_aborts_this_run_only(hook: DSSHook, emu: DSSEmulator) -> None
     assert hook.abort_run("DEMO", "LONG_REFRESH", run_a.id) is False
     run_b.refresh()
     assert run_b.running is True
-    stats = counters(emu, "LONG_REFRESH")
+    stats = counters(dss_emulator, "LONG_REFRESH")
     assert stats["aborts_requested"] == 0 and stats["future_aborts_requested"] == 1
     assert hook.abort_run("DEMO", "LONG_REFRESH", run_b.id) is True
     assert run_b.wait_for_completion(no_fail=True, **FAST).outcome == "ABORTED"
-    assert counters(emu, "LONG_REFRESH")["aborts_requested"] == 0
-    assert counters(emu, "LONG_REFRESH")["runs_aborted"] == 2
+    assert counters(dss_emulator, "LONG_REFRESH")["aborts_requested"] == 0
+    assert counters(dss_emulator, "LONG_REFRESH")["runs_aborted"] == 2
 
 
-def test_abort_run_does_not_abort_another_scenario_run(hook: DSSHook, emu: DSSEmulator) -> None:
-    emu.speed = 5
+def test_abort_run_does_not_abort_another_scenario_run(hook: DSSHook, dss_emulator: DSSEmulator) -> None:
+    dss_emulator.speed = 5
     long_run = hook.get_scenario("DEMO", "LONG_REFRESH").run().wait_for_scenario_run(**FAST)
     other = hook.get_scenario("OTHER", "REFRESH").run().wait_for_scenario_run(**FAST)
     assert long_run is not None and other is not None
@@ -300,8 +302,8 @@ def test_history_methods(hook: DSSHook) -> None:
     assert avg == pytest.approx(ok.duration, abs=0.01)
 
 
-def test_current_run_and_status_while_running(hook: DSSHook, emu: DSSEmulator) -> None:
-    emu.speed = 5
+def test_current_run_and_status_while_running(hook: DSSHook, dss_emulator: DSSEmulator) -> None:
+    dss_emulator.speed = 5
     scenario = hook.get_scenario("DEMO", "LONG_REFRESH")
     run = scenario.run().wait_for_scenario_run(**FAST)
     assert run is not None

@@ -21,18 +21,18 @@ def _no_key(key: str, *texts: str) -> None:
 
 
 async def test_key_never_leaks(
-    emu: DSSEmulator, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    dss_emulator: DSSEmulator, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    key = emu.api_key
-    set_conn(monkeypatch, "leak", host=emu.url, password=key, extra={"auth_method": "bearer"})
+    key = dss_emulator.api_key
+    set_conn(monkeypatch, "leak", host=dss_emulator.url, password=key, extra={"auth_method": "bearer"})
     hook = DSSHook("leak", retries=1)
     texts: list[str] = [repr(hook.config), str(hook.config)]
     assert hook.test_connection()[0] is True
     scenario = hook.get_scenario("DEMO", "NIGHTLY_EXPORT")
     texts.append(repr(scenario))
-    emu.faults.add({"route": "light", "kind": "status", "status": 503, "count": 1})
-    emu.faults.add({"route": "run", "kind": "drop_after", "count": 1})
+    dss_emulator.faults.add({"route": "light", "kind": "status", "status": 503, "count": 1})
+    dss_emulator.faults.add({"route": "run", "kind": "drop_after", "count": 1})
     errors: list[BaseException] = []
     scenario.get_status()
     try:
@@ -49,7 +49,7 @@ async def test_key_never_leaks(
             call()
         except DSSError as err:
             errors.append(err)
-    set_conn(monkeypatch, "leak_tls", host=f"https://127.0.0.1:{emu.port}", password=key)
+    set_conn(monkeypatch, "leak_tls", host=f"https://127.0.0.1:{dss_emulator.port}", password=key)
     tls_hook = DSSHook("leak_tls", retries=0)
     texts.append(tls_hook.test_connection()[1])
     async with DSSAsyncHook("leak", retries=0) as ahook:

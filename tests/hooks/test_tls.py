@@ -69,13 +69,13 @@ def test_http_to_an_https_port(tls: TLSServer, monkeypatch: pytest.MonkeyPatch) 
     assert ok is False and "http vs https" in message
 
 
-def test_https_to_an_http_port(emu: DSSEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
-    set_conn(monkeypatch, "tls", host=f"https://127.0.0.1:{emu.port}", password=emu.api_key)
+def test_https_to_an_http_port(dss_emulator: DSSEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    set_conn(monkeypatch, "tls", host=f"https://127.0.0.1:{dss_emulator.port}", password=dss_emulator.api_key)
     hook = DSSHook("tls", retries=1)
     with pytest.raises(DSSConnectionError) as info:
         hook.list_scenarios("DEMO")
     assert "TLS error" in str(info.value) and "http vs https" in str(info.value)
-    assert emu.api_key not in str(info.value)
+    assert dss_emulator.api_key not in str(info.value)
     ok, message = hook.test_connection()
     assert ok is False and "TLS error" in message
 
@@ -99,10 +99,10 @@ async def test_async_hook_tls(tls: TLSServer, monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_tls_failures_are_not_retried(
-    emu: DSSEmulator, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    dss_emulator: DSSEmulator, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A TLS error cannot clear by itself: the hook fails at once instead of backing off 5 times."""
-    set_conn(monkeypatch, "tls", host=f"https://127.0.0.1:{emu.port}", password=emu.api_key)
+    set_conn(monkeypatch, "tls", host=f"https://127.0.0.1:{dss_emulator.port}", password=dss_emulator.api_key)
     hook = DSSHook("tls", retries=5)
     with pytest.raises(DSSConnectionError, match="TLS error"):
         hook.list_scenarios("DEMO")

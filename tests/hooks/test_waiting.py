@@ -20,38 +20,38 @@ def _start(hook: DSSHook, scenario: str = "BUILD_SALES") -> str:
     return str(state.run["runId"])
 
 
-def test_failures_within_the_budget_do_not_end_the_wait(emu: DSSEmulator) -> None:
+def test_failures_within_the_budget_do_not_end_the_wait(dss_emulator: DSSEmulator) -> None:
     hook = DSSHook(retries=0)
     run_id = _start(hook)
-    emu.faults.add({"route": "run_details", "kind": "status", "status": 503, "count": 3})
+    dss_emulator.faults.add({"route": "run_details", "kind": "status", "status": 503, "count": 3})
     details = waiting.wait_for_run(
         hook, "DEMO", "BUILD_SALES", run_id, timeout=30, max_consecutive_failures=4, schedule=FAST
     )
     assert details["scenarioRun"]["result"]["outcome"] == "SUCCESS"
-    assert emu.stats()["faults"].get("status") == 3
+    assert dss_emulator.stats()["faults"].get("status") == 3
 
 
-def test_failures_past_the_budget_end_the_wait_with_the_last_answer(emu: DSSEmulator) -> None:
+def test_failures_past_the_budget_end_the_wait_with_the_last_answer(dss_emulator: DSSEmulator) -> None:
     hook = DSSHook(retries=0)
     run_id = _start(hook, "LONG_REFRESH")
-    emu.faults.add({"route": "run_details", "kind": "status", "status": 502})
+    dss_emulator.faults.add({"route": "run_details", "kind": "status", "status": 502})
     with pytest.raises(DSSTransientError, match=f"run {run_id}.*HTTP 502"):
         waiting.wait_for_run(
             hook, "DEMO", "LONG_REFRESH", run_id, timeout=30, max_consecutive_failures=3, schedule=FAST
         )
-    assert emu.stats()["faults"]["status"] == 3
+    assert dss_emulator.stats()["faults"]["status"] == 3
 
 
-def test_permanent_errors_end_the_wait_at_once(emu: DSSEmulator) -> None:
+def test_permanent_errors_end_the_wait_at_once(dss_emulator: DSSEmulator) -> None:
     hook = DSSHook(retries=0)
     with pytest.raises(DSSNotFoundError, match="run 2020-01-01-00-00-00-000"):
         waiting.wait_for_run(hook, "DEMO", "BUILD_SALES", "2020-01-01-00-00-00-000", timeout=30)
-    assert emu.stats()["requests"]["run_details"] == 1
+    assert dss_emulator.stats()["requests"]["run_details"] == 1
 
 
-def test_failures_never_outlast_the_deadline(emu: DSSEmulator) -> None:
+def test_failures_never_outlast_the_deadline(dss_emulator: DSSEmulator) -> None:
     hook = DSSHook(retries=0)
     run_id = _start(hook, "LONG_REFRESH")
-    emu.faults.add({"route": "run_details", "kind": "status", "status": 503})
+    dss_emulator.faults.add({"route": "run_details", "kind": "status", "status": 503})
     with pytest.raises((DSSTransientError, DSSTimeoutError)):
         waiting.wait_for_run(hook, "DEMO", "LONG_REFRESH", run_id, timeout=0.5, max_consecutive_failures=1000)

@@ -1,5 +1,5 @@
-"""Fixtures of the operator tests: a small fake task instance and task state store (Airflow's objects,
-not ours); everything DSS-side is real HTTP against the emulator."""
+"""Fixtures of the operator tests: a small fake task instance and the task state store of
+``tests.fakes`` (Airflow's objects, not ours); everything DSS-side is real HTTP against the emulator."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 from dss_provider.compat import TaskDeferred
 from dss_provider.emulator.server import DSSEmulator
 from dss_provider.hooks.dss import DSSHook
+from tests.fakes import FakeStateStore
 
 
 class FakeTI:
@@ -30,19 +31,6 @@ class FakeTI:
         return self.xcoms.get(key)
 
 
-class FakeStateStore:
-    """A dict-backed ``task_state_store`` (values go through JSON like the real one)."""
-
-    def __init__(self) -> None:
-        self.data: dict[str, str] = {}
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return json.loads(self.data[key]) if key in self.data else default
-
-    def set(self, key: str, value: Any, **_: Any) -> None:
-        self.data[key] = json.dumps(value)
-
-
 def make_context(store: FakeStateStore | None = None) -> dict[str, Any]:
     context: dict[str, Any] = {"ti": FakeTI()}
     if store is not None:
@@ -56,14 +44,14 @@ def context() -> dict[str, Any]:
 
 
 @pytest.fixture
-def dss(dss_emulator: DSSEmulator) -> DSSEmulator:
+def dss_emulator(dss_emulator: DSSEmulator) -> DSSEmulator:
     """The emulator at a speed where BUILD_SALES takes 0.12 s and LONG_REFRESH 1.2 s."""
     dss_emulator.speed = 50
     return dss_emulator
 
 
 @pytest.fixture
-def hook(dss: DSSEmulator) -> DSSHook:
+def hook(dss_emulator: DSSEmulator) -> DSSHook:
     return DSSHook()
 
 

@@ -51,7 +51,7 @@ def _abort(**kwargs: Any) -> DSSAbortScenarioOperator:
     return DSSAbortScenarioOperator(task_id="abort", project_key="DEMO", **kwargs)
 
 
-def test_abort_the_given_run_and_wait(dss, hook):
+def test_abort_the_given_run_and_wait(dss_emulator, hook):
     run_id = _start(hook)
     context = make_context()
     result = _abort(run_id=run_id).execute(context)
@@ -61,48 +61,48 @@ def test_abort_the_given_run_and_wait(dss, hook):
         "run_id": run_id,
         "aborted": True,
         "outcome": "ABORTED",
-        "url": f"{dss.url}/projects/DEMO/scenarios/LONG_REFRESH/runs/list/{run_id}",
+        "url": f"{dss_emulator.url}/projects/DEMO/scenarios/LONG_REFRESH/runs/list/{run_id}",
     }
     assert context["ti"].xcoms["run_id"] == run_id
-    assert _outcome(dss, "LONG_REFRESH", run_id) == "ABORTED"
+    assert _outcome(dss_emulator, "LONG_REFRESH", run_id) == "ABORTED"
 
 
-def test_abort_the_current_run_only(dss, hook):
+def test_abort_the_current_run_only(dss_emulator, hook):
     run_id = _start(hook)
     other = _start(hook, "NIGHTLY_EXPORT")
     result = _abort().execute(make_context())
     assert result["run_id"] == run_id and result["aborted"] is True and result["outcome"] == "ABORTED"
-    assert counters(dss, "NIGHTLY_EXPORT")["runs_aborted"] == 0
-    assert _outcome(dss, "NIGHTLY_EXPORT", other) != "ABORTED"
+    assert counters(dss_emulator, "NIGHTLY_EXPORT")["runs_aborted"] == 0
+    assert _outcome(dss_emulator, "NIGHTLY_EXPORT", other) != "ABORTED"
 
 
-def test_abort_without_wait(dss, hook):
+def test_abort_without_wait(dss_emulator, hook):
     run_id = _start(hook)
     result = _abort(run_id=run_id, wait=False).execute(make_context())
     assert result["aborted"] is True
-    assert counters(dss, "LONG_REFRESH")["runs_aborted"] == 1
+    assert counters(dss_emulator, "LONG_REFRESH")["runs_aborted"] == 1
 
 
-def test_abort_a_scenario_that_is_not_running_succeeds(dss, capsys):
+def test_abort_a_scenario_that_is_not_running_succeeds(dss_emulator, capsys):
     result = _abort().execute(make_context())
     assert result["aborted"] is False and result["run_id"] is None and result["outcome"] is None
     assert "is not running: nothing to abort" in capsys.readouterr().out
-    stats = counters(dss, "LONG_REFRESH")
+    stats = counters(dss_emulator, "LONG_REFRESH")
     assert stats.get("aborts_requested", 0) == 0 and stats.get("future_aborts_requested", 0) == 0
 
 
-def test_abort_a_finished_run_succeeds_and_leaves_the_current_one(dss, hook, capsys):
+def test_abort_a_finished_run_succeeds_and_leaves_the_current_one(dss_emulator, hook, capsys):
     finished = _finished("BUILD_SALES")
     running = _start(hook, "BUILD_SALES")
     result = _abort(scenario_id="BUILD_SALES", run_id=finished["run_id"]).execute(make_context())
     assert result["aborted"] is False and result["outcome"] == "SUCCESS"
     assert "already finished (SUCCESS): nothing to abort" in capsys.readouterr().out
-    assert counters(dss, "BUILD_SALES")["runs_aborted"] == 0
-    wait_until(lambda: _outcome(dss, "BUILD_SALES", running), what="the current run to end")
-    assert _outcome(dss, "BUILD_SALES", running) == "SUCCESS"
+    assert counters(dss_emulator, "BUILD_SALES")["runs_aborted"] == 0
+    wait_until(lambda: _outcome(dss_emulator, "BUILD_SALES", running), what="the current run to end")
+    assert _outcome(dss_emulator, "BUILD_SALES", running) == "SUCCESS"
 
 
-def test_abort_an_unknown_run_fails_clearly(dss):
+def test_abort_an_unknown_run_fails_clearly(dss_emulator):
     with pytest.raises(DSSNotFoundError):
         _abort(run_id="2001-01-01-00-00-00-000").execute(make_context())
 
@@ -114,7 +114,7 @@ def _log_op(**kwargs: Any) -> DSSGetScenarioRunLogOperator:
     return DSSGetScenarioRunLogOperator(task_id="log", project_key="DEMO", **kwargs)
 
 
-def test_log_of_the_last_finished_run_by_default(dss, capsys):
+def test_log_of_the_last_finished_run_by_default(dss_emulator, capsys):
     run = _finished("BUILD_SALES")
     result = _log_op(scenario_id="BUILD_SALES").execute(make_context())
     assert result["run_id"] == run["run_id"] and result["step_id"] is None
@@ -125,7 +125,7 @@ def test_log_of_the_last_finished_run_by_default(dss, capsys):
     assert "Wrote 42 rows to SALES_BY_REGION" in out  # also in the task log
 
 
-def test_log_of_one_step_to_a_file(dss, tmp_path):
+def test_log_of_one_step_to_a_file(dss_emulator, tmp_path):
     run = _finished("BUILD_SALES")
     path = tmp_path / "logs" / "step.log"
     result = _log_op(
@@ -140,10 +140,10 @@ def test_log_of_one_step_to_a_file(dss, tmp_path):
     assert "Wrote 42 rows to SALES_BY_REGION" in text and "SALES_PREPARED" not in text
 
 
-def test_large_log_stays_out_of_xcom_and_the_task_log_is_bounded(dss, capsys):
+def test_large_log_stays_out_of_xcom_and_the_task_log_is_bounded(dss_emulator, capsys):
     big = "\n".join(f"line {i} " + "x" * 60 for i in range(3000))
-    with dss.state.lock:
-        sc = dss.state.catalog.projects["DEMO"].scenarios["PY_SCORING"]
+    with dss_emulator.state.lock:
+        sc = dss_emulator.state.catalog.projects["DEMO"].scenarios["PY_SCORING"]
         sc.settings["params"]["emulator"] = {"duration": 1, "log": big}
     _finished("PY_SCORING")
     result = _log_op(scenario_id="PY_SCORING", log_tail_lines=5, max_xcom_chars=1000).execute(make_context())
@@ -153,7 +153,7 @@ def test_large_log_stays_out_of_xcom_and_the_task_log_is_bounded(dss, capsys):
     assert "last 5 lines" in out and "line 2999" in out and "line 10 " not in out
 
 
-def test_log_without_any_finished_run_fails_clearly(dss):
+def test_log_without_any_finished_run_fails_clearly(dss_emulator):
     with pytest.raises(DSSNotFoundError, match="no finished run"):
         _log_op(scenario_id="LONG_REFRESH").execute(make_context())
 
@@ -165,7 +165,7 @@ def _report_op(**kwargs: Any) -> DSSGetScenarioRunReportOperator:
     return DSSGetScenarioRunReportOperator(task_id="report", project_key="DEMO", **kwargs)
 
 
-def test_report_summary_of_a_test_scenario(dss, tmp_path):
+def test_report_summary_of_a_test_scenario(dss_emulator, tmp_path):
     run = _finished("TESTS_SMOKE")
     path = tmp_path / "junit.xml"
     result = _report_op(scenario_id="TESTS_SMOKE", output_path=str(path)).execute(make_context())
@@ -181,9 +181,9 @@ def test_report_summary_of_a_test_scenario(dss, tmp_path):
     assert result["size"] == path.stat().st_size
 
 
-def test_report_of_a_failed_test_run_counts_failures(dss, capsys):
-    with dss.state.lock:
-        sc = dss.state.catalog.projects["DEMO"].scenarios["TESTS_SMOKE"]
+def test_report_of_a_failed_test_run_counts_failures(dss_emulator, capsys):
+    with dss_emulator.state.lock:
+        sc = dss_emulator.state.catalog.projects["DEMO"].scenarios["TESTS_SMOKE"]
         sc.settings["params"]["steps"][1]["params"]["emulator"] = {
             "duration": 0.5,
             "outcome": "FAILED",
@@ -196,7 +196,7 @@ def test_report_of_a_failed_test_run_counts_failures(dss, capsys):
     assert "data is 3 days old" in capsys.readouterr().out
 
 
-def test_report_of_one_step(dss):
+def test_report_of_one_step(dss_emulator):
     run = _finished("QUALITY_CHECKS")
     result = _report_op(
         scenario_id="QUALITY_CHECKS", run_id=run["run_id"], step_id="check_WARNING_d_SALES_PREPARED"
@@ -208,7 +208,7 @@ def test_report_of_one_step(dss):
     )
 
 
-def test_report_of_a_scenario_not_marked_as_test_fails_clearly(dss):
+def test_report_of_a_scenario_not_marked_as_test_fails_clearly(dss_emulator):
     _finished("BUILD_SALES")
     with pytest.raises(DSSConfigurationError, match="not marked as a test"):
         _report_op(scenario_id="BUILD_SALES").execute(make_context())

@@ -23,7 +23,7 @@ def _run(op: DSSRunScenarioOperator, context: dict[str, Any]) -> Any:
 
 
 @pytest.mark.parametrize("deferrable", [False, True], ids=["worker", "deferred"])
-def test_success_returns_the_run_dict_and_pushes_xcom(dss, context, deferrable):
+def test_success_returns_the_run_dict_and_pushes_xcom(dss_emulator, context, deferrable):
     op = _op(deferrable=deferrable, trigger_params={"region": "EU", "limit": 3})
     result = _run(op, context)
 
@@ -35,7 +35,10 @@ def test_success_returns_the_run_dict_and_pushes_xcom(dss, context, deferrable):
     assert result["trigger_params"] == {"region": "EU", "limit": 3}
     assert result["start"].endswith("+00:00") and result["end"] >= result["start"]
     assert result["duration"] == pytest.approx(6 / 50, abs=0.05)
-    assert result["url"] == f"{dss.url}/projects/DEMO/scenarios/BUILD_SALES/runs/list/{result['run_id']}"
+    assert (
+        result["url"]
+        == f"{dss_emulator.url}/projects/DEMO/scenarios/BUILD_SALES/runs/list/{result['run_id']}"
+    )
     assert [s["id"] for s in result["steps"]] == [
         "build_0_true_d_SALES_PREPARED",
         "build_1_true_d_SALES_BY_REGION",
@@ -51,13 +54,13 @@ def test_success_returns_the_run_dict_and_pushes_xcom(dss, context, deferrable):
     assert xcoms["run_id"] == result["run_id"]
     assert xcoms["run_url"] == result["url"]
     # The run really carried the trigger params, and exactly one run was started.
-    run = dss.state.catalog.projects["DEMO"].scenarios["BUILD_SALES"].runs[result["run_id"]]
+    run = dss_emulator.state.catalog.projects["DEMO"].scenarios["BUILD_SALES"].runs[result["run_id"]]
     assert run.fire.params == {"region": "EU", "limit": 3}
-    stats = counters(dss, "BUILD_SALES")
+    stats = counters(dss_emulator, "BUILD_SALES")
     assert stats["fires_accepted"] == 1 and stats["runs_started"] == 1
 
 
-def test_worker_and_deferred_return_the_same_shape(dss):
+def test_worker_and_deferred_return_the_same_shape(dss_emulator):
     worker = _op().execute(make_context())
     deferred = run_deferrable(_op(deferrable=True), make_context())
     assert set(worker) == set(deferred)
@@ -72,7 +75,7 @@ def test_worker_and_deferred_return_the_same_shape(dss):
     assert strip(worker["steps"]) == strip(deferred["steps"])
 
 
-def test_worker_logs_each_step_start_and_end(dss, context, capsys):
+def test_worker_logs_each_step_start_and_end(dss_emulator, context, capsys):
     _op().execute(context)
     out = capsys.readouterr().out
     for number, name in enumerate(["Build SALES_PREPARED", "Build SALES_BY_REGION"], start=1):
@@ -81,25 +84,25 @@ def test_worker_logs_each_step_start_and_end(dss, context, capsys):
     assert "finished SUCCESS" in out
 
 
-def test_fire_and_return(dss, context):
+def test_fire_and_return(dss_emulator, context):
     result = _op(wait_for_completion=False).execute(context)
     assert set(result) == RUN_KEYS
     assert result["trigger_id"] == "manual" and result["trigger_run_id"]
     assert result["run_id"] is None and result["outcome"] is None and result["steps"] == []
     assert result["start"] is None and result["end"] is None and result["duration"] is None
-    assert result["url"] == f"{dss.url}/projects/DEMO/scenarios/BUILD_SALES/runs/list/"
+    assert result["url"] == f"{dss_emulator.url}/projects/DEMO/scenarios/BUILD_SALES/runs/list/"
     assert context["ti"].xcoms["trigger_run_id"] == result["trigger_run_id"]
     assert "run_id" not in context["ti"].xcoms
-    assert counters(dss, "BUILD_SALES")["fires_accepted"] == 1
+    assert counters(dss_emulator, "BUILD_SALES")["fires_accepted"] == 1
 
 
-def test_fire_and_return_ignores_deferrable(dss, context):
+def test_fire_and_return_ignores_deferrable(dss_emulator, context):
     result = _op(wait_for_completion=False, deferrable=True).execute(context)
     assert result["run_id"] is None and result["trigger_run_id"]
 
 
 @pytest.mark.parametrize("deferrable", [False, True], ids=["worker", "deferred"])
-def test_warning_passes_with_a_warning(dss, context, capsys, deferrable):
+def test_warning_passes_with_a_warning(dss_emulator, context, capsys, deferrable):
     result = _run(_op("QUALITY_CHECKS", deferrable=deferrable), context)
     assert result["outcome"] == "WARNING"
     assert [s["outcome"] for s in result["steps"]] == ["SUCCESS", "WARNING"]
@@ -108,7 +111,7 @@ def test_warning_passes_with_a_warning(dss, context, capsys, deferrable):
 
 
 @pytest.mark.parametrize("deferrable", [False, True], ids=["worker", "deferred"])
-def test_warning_fails_with_fail_on_warning(dss, context, deferrable):
+def test_warning_fails_with_fail_on_warning(dss_emulator, context, deferrable):
     with pytest.raises(DSSScenarioRunFailed, match="WARNING") as err:
         _run(_op("QUALITY_CHECKS", deferrable=deferrable, fail_on_warning=True), context)
     assert err.value.outcome == "WARNING"
@@ -117,7 +120,7 @@ def test_warning_fails_with_fail_on_warning(dss, context, deferrable):
 
 
 @pytest.mark.parametrize("deferrable", [False, True], ids=["worker", "deferred"])
-def test_failed_run_raises_with_first_error_and_log_tail(dss, context, capsys, deferrable):
+def test_failed_run_raises_with_first_error_and_log_tail(dss_emulator, context, capsys, deferrable):
     with pytest.raises(DSSScenarioRunFailed) as err:
         _run(_op("NIGHTLY_EXPORT", deferrable=deferrable), context)
     failure = err.value
@@ -134,13 +137,13 @@ def test_failed_run_raises_with_first_error_and_log_tail(dss, context, capsys, d
     assert context["ti"].xcoms["run_url"].endswith(context["ti"].xcoms["run_id"])
 
 
-def test_log_tail_lines_zero_skips_the_log(dss, context, capsys):
+def test_log_tail_lines_zero_skips_the_log(dss_emulator, context, capsys):
     with pytest.raises(DSSScenarioRunFailed):
         _op("NIGHTLY_EXPORT", log_tail_lines=0).execute(context)
     assert "DSS log of step" not in capsys.readouterr().out
 
 
-def test_aborted_run_raises(dss, context, hook):
+def test_aborted_run_raises(dss_emulator, context, hook):
     import threading
 
     op = _op("LONG_REFRESH")
@@ -159,10 +162,10 @@ def test_aborted_run_raises(dss, context, hook):
     finally:
         thread.join(10)
     assert err.value.outcome == "ABORTED"
-    assert counters(dss, "LONG_REFRESH")["runs_aborted"] == 1
+    assert counters(dss_emulator, "LONG_REFRESH")["runs_aborted"] == 1
 
 
-def test_deferred_run_already_finished_does_not_defer(dss, context, monkeypatch):
+def test_deferred_run_already_finished_does_not_defer(dss_emulator, context, monkeypatch):
     """The run is checked before deferring: one that already ended is reported without a trigger."""
     op = _op(deferrable=True)
     real_wait = DSSRunScenarioOperator._wait_for_run
@@ -170,7 +173,7 @@ def test_deferred_run_already_finished_does_not_defer(dss, context, monkeypatch)
     def finished_first(self: Any, ctx: Any, state: dict[str, Any]) -> Any:
         from tests.operators.conftest import wait_until
 
-        wait_until(lambda: counters(dss, "BUILD_SALES").get("runs_by_outcome"), what="run end")
+        wait_until(lambda: counters(dss_emulator, "BUILD_SALES").get("runs_by_outcome"), what="run end")
         return real_wait(self, ctx, state)
 
     monkeypatch.setattr(DSSRunScenarioOperator, "_wait_for_run", finished_first)
@@ -178,13 +181,13 @@ def test_deferred_run_already_finished_does_not_defer(dss, context, monkeypatch)
     assert op.execute(context)["outcome"] == "SUCCESS"
 
 
-def test_deferred_failed_before_deferral_still_fails(dss, context, monkeypatch):
+def test_deferred_failed_before_deferral_still_fails(dss_emulator, context, monkeypatch):
     real_wait = DSSRunScenarioOperator._wait_for_run
 
     def finished_first(self: Any, ctx: Any, state: dict[str, Any]) -> Any:
         from tests.operators.conftest import wait_until
 
-        wait_until(lambda: counters(dss, "NIGHTLY_EXPORT").get("runs_by_outcome"), what="run end")
+        wait_until(lambda: counters(dss_emulator, "NIGHTLY_EXPORT").get("runs_by_outcome"), what="run end")
         return real_wait(self, ctx, state)
 
     monkeypatch.setattr(DSSRunScenarioOperator, "_wait_for_run", finished_first)
@@ -193,7 +196,7 @@ def test_deferred_failed_before_deferral_still_fails(dss, context, monkeypatch):
         _op("NIGHTLY_EXPORT", deferrable=True).execute(context)
 
 
-def test_deferral_hands_the_trigger_a_wall_clock_deadline(dss, context):
+def test_deferral_hands_the_trigger_a_wall_clock_deadline(dss_emulator, context):
     import time
 
     from dss_provider.compat import TaskDeferred
@@ -213,7 +216,7 @@ def test_deferral_hands_the_trigger_a_wall_clock_deadline(dss, context):
     assert classpath.endswith("DSSScenarioRunTrigger") and kwargs["run_id"] == trigger.run_id
 
 
-def test_execution_timeout_becomes_a_deadline_when_deferred(dss, context, hook):
+def test_execution_timeout_becomes_a_deadline_when_deferred(dss_emulator, context, hook):
     import time
     from datetime import timedelta
 
@@ -226,7 +229,7 @@ def test_execution_timeout_becomes_a_deadline_when_deferred(dss, context, hook):
     hook.abort_run("DEMO", "LONG_REFRESH", context["ti"].xcoms["run_id"])  # tidy up
 
 
-def test_extra_link_reads_the_run_url_xcom(dss, context, monkeypatch):
+def test_extra_link_reads_the_run_url_xcom(dss_emulator, context, monkeypatch):
     from dss_provider.compat import XCom
 
     op = _op()
@@ -242,7 +245,7 @@ def test_extra_link_reads_the_run_url_xcom(dss, context, monkeypatch):
     assert link.name == "DSS scenario run"
     assert any(isinstance(x, DSSScenarioRunLink) for x in op.operator_extra_links)
     url = link.get_link(op, ti_key=object())  # type: ignore[arg-type]
-    assert url == f"{dss.url}/projects/DEMO/scenarios/BUILD_SALES/runs/list/{result['run_id']}"
+    assert url == f"{dss_emulator.url}/projects/DEMO/scenarios/BUILD_SALES/runs/list/{result['run_id']}"
     assert asked == ["run_url"]
 
 
@@ -253,15 +256,15 @@ def test_extra_link_is_empty_without_xcom(monkeypatch):
     assert DSSScenarioRunLink().get_link(_op(), ti_key=object()) == ""  # type: ignore[arg-type]
 
 
-def test_link_uses_public_url_of_the_connection(dss, context, monkeypatch):
-    for name, value in dss.airflow_env(public_url="https://dss.example.com").items():
+def test_link_uses_public_url_of_the_connection(dss_emulator, context, monkeypatch):
+    for name, value in dss_emulator.airflow_env(public_url="https://dss.example.com").items():
         monkeypatch.setenv(name, value)
     result = _op().execute(context)
     assert result["url"].startswith("https://dss.example.com/projects/DEMO/scenarios/BUILD_SALES/runs/list/")
     assert context["ti"].xcoms["run_url"] == result["url"]
 
 
-def test_templated_fields_render(dss):
+def test_templated_fields_render(dss_emulator):
     op = _op()
     assert set(op.template_fields) == {"project_key", "scenario_id", "trigger_params", "dss_conn_id"}
     templated = DSSRunScenarioOperator(

@@ -36,20 +36,20 @@ def _outcome(dss: Any, run_id: str) -> str | None:
 
 
 @pytest.mark.parametrize("deferrable", [False, True], ids=["worker", "deferred"])
-def test_fail(dss, context, hook, deferrable):
+def test_fail(dss_emulator, context, hook, deferrable):
     other = _someone_elses_run(hook)
     op = _op(if_already_running="fail", deferrable=deferrable)
     with pytest.raises(DSSTriggerFireCancelled, match="already running") as err:
         op.execute(context)
     assert err.value.target.trigger_run_id == context["ti"].xcoms["trigger_run_id"]
     assert "run_id" not in context["ti"].xcoms
-    stats = counters(dss, "LONG_REFRESH")
+    stats = counters(dss_emulator, "LONG_REFRESH")
     assert stats["fires_cancelled"] == 1 and stats["runs_started"] == 1 and stats["runs_aborted"] == 0
-    assert _outcome(dss, other["runId"]) is None  # still running, untouched
+    assert _outcome(dss_emulator, other["runId"]) is None  # still running, untouched
 
 
 @pytest.mark.parametrize("deferrable", [False, True], ids=["worker", "deferred"])
-def test_attach_follows_the_running_run(dss, context, hook, deferrable):
+def test_attach_follows_the_running_run(dss_emulator, context, hook, deferrable):
     other = _someone_elses_run(hook)
     op = _op(if_already_running="attach", deferrable=deferrable)
     result = run_deferrable(op, context) if deferrable else op.execute(context)
@@ -60,54 +60,54 @@ def test_attach_follows_the_running_run(dss, context, hook, deferrable):
     assert result["trigger_params"] == {"by": "someone else"}
     xcoms = context["ti"].xcoms
     assert xcoms["run_id"] == other["runId"] and xcoms["trigger_run_id"] == other["trigger"]["runId"]
-    stats = counters(dss, "LONG_REFRESH")
+    stats = counters(dss_emulator, "LONG_REFRESH")
     assert stats["fires_accepted"] == 2 and stats["fires_cancelled"] == 1 and stats["runs_started"] == 1
 
 
 @pytest.mark.parametrize("deferrable", [False, True], ids=["worker", "deferred"])
-def test_wait_then_fire(dss, context, hook, deferrable):
+def test_wait_then_fire(dss_emulator, context, hook, deferrable):
     other = _someone_elses_run(hook)
     op = _op(if_already_running="wait", deferrable=deferrable, trigger_params={"by": "task"})
     result = run_deferrable(op, context) if deferrable else op.execute(context)
     assert result["outcome"] == "SUCCESS"
     assert result["run_id"] != other["runId"]
     assert result["trigger_params"] == {"by": "task"}
-    assert _outcome(dss, other["runId"]) == "SUCCESS"  # waited for, not aborted
-    stats = counters(dss, "LONG_REFRESH")
+    assert _outcome(dss_emulator, other["runId"]) == "SUCCESS"  # waited for, not aborted
+    stats = counters(dss_emulator, "LONG_REFRESH")
     assert stats["fires_cancelled"] == 1 and stats["runs_started"] == 2 and stats["runs_aborted"] == 0
     assert context["ti"].xcoms["run_id"] == result["run_id"]
 
 
-def test_wait_times_out_without_aborting_the_other_run(dss, context, hook):
+def test_wait_times_out_without_aborting_the_other_run(dss_emulator, context, hook):
     other = _someone_elses_run(hook)
     with pytest.raises(DSSTimeoutError, match="did not abort that run"):
         _op(if_already_running="wait", timeout=0.3).execute(context)
-    stats = counters(dss, "LONG_REFRESH")
+    stats = counters(dss_emulator, "LONG_REFRESH")
     assert stats["runs_started"] == 1 and stats["runs_aborted"] == 0 and stats["aborts_requested"] == 0
-    assert _outcome(dss, other["runId"]) is None
+    assert _outcome(dss_emulator, other["runId"]) is None
 
 
-def test_wait_deferred_times_out_without_aborting(dss, context, hook):
+def test_wait_deferred_times_out_without_aborting(dss_emulator, context, hook):
     _someone_elses_run(hook)
     with pytest.raises(DSSTimeoutError, match="fired nothing"):
         run_deferrable(_op(if_already_running="wait", timeout=0.3, deferrable=True), context)
-    stats = counters(dss, "LONG_REFRESH")
+    stats = counters(dss_emulator, "LONG_REFRESH")
     assert stats["runs_started"] == 1 and stats["runs_aborted"] == 0
 
 
 @pytest.mark.parametrize("deferrable", [False, True], ids=["worker", "deferred"])
-def test_attach_timeout_never_aborts_the_other_run(dss, context, hook, deferrable):
+def test_attach_timeout_never_aborts_the_other_run(dss_emulator, context, hook, deferrable):
     other = _someone_elses_run(hook)
     op = _op(if_already_running="attach", timeout=0.3, deferrable=deferrable)
     with pytest.raises(DSSTimeoutError, match="not aborted"):
         run_deferrable(op, context) if deferrable else op.execute(context)
-    stats = counters(dss, "LONG_REFRESH")
+    stats = counters(dss_emulator, "LONG_REFRESH")
     assert stats["runs_aborted"] == 0 and stats["aborts_requested"] == 0
     assert stats["future_aborts_requested"] == 0
-    assert _outcome(dss, other["runId"]) is None
+    assert _outcome(dss_emulator, other["runId"]) is None
 
 
-def test_attach_kill_never_aborts_the_other_run(dss, context, hook):
+def test_attach_kill_never_aborts_the_other_run(dss_emulator, context, hook):
     import threading
 
     other = _someone_elses_run(hook)
@@ -119,7 +119,7 @@ def test_attach_kill_never_aborts_the_other_run(dss, context, hook):
     result = op.execute(context)
     thread.join(10)
     assert result["run_id"] == other["runId"] and result["outcome"] == "SUCCESS"
-    assert counters(dss, "LONG_REFRESH")["future_aborts_requested"] == 0
+    assert counters(dss_emulator, "LONG_REFRESH")["future_aborts_requested"] == 0
 
 
 def test_unknown_mode_is_refused():

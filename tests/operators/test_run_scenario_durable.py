@@ -12,7 +12,8 @@ from dss_provider.compat import TaskDeferred
 from dss_provider.exceptions import DSSScenarioRunFailed, DSSTimeoutError
 from dss_provider.operators.scenario import DSSRunScenarioOperator
 from tests.airflow_compat import needs_task_state_store
-from tests.operators.conftest import FakeStateStore, counters, make_context, run_deferrable, wait_until
+from tests.fakes import FakeStateStore
+from tests.operators.conftest import counters, make_context, run_deferrable, wait_until
 
 KEY = DSSRunScenarioOperator.external_id_key
 
@@ -39,26 +40,26 @@ def _other_run(hook: Any) -> str:
 # --- timeout -------------------------------------------------------------------------------------
 
 
-def test_worker_timeout_aborts_the_run(dss, context):
+def test_worker_timeout_aborts_the_run(dss_emulator, context):
     with pytest.raises(DSSTimeoutError, match=r"timeout of 0.3s; this task aborted it") as err:
         _op(timeout=0.3).execute(context)
     run_id = context["ti"].xcoms["run_id"]
     assert err.value.target.run_id == run_id
-    assert _run(dss, "LONG_REFRESH", run_id).outcome == "ABORTED"
-    stats = counters(dss, "LONG_REFRESH")
+    assert _run(dss_emulator, "LONG_REFRESH", run_id).outcome == "ABORTED"
+    stats = counters(dss_emulator, "LONG_REFRESH")
     assert stats["runs_aborted"] == 1 and stats["runs_started"] == 1
 
 
-def test_deferred_timeout_aborts_the_run(dss, context):
+def test_deferred_timeout_aborts_the_run(dss_emulator, context):
     with pytest.raises(DSSTimeoutError, match="aborted") as err:
         run_deferrable(_op(timeout=0.3, deferrable=True), context)
     run_id = context["ti"].xcoms["run_id"]
     assert err.value.target.run_id == run_id
-    assert _run(dss, "LONG_REFRESH", run_id).outcome == "ABORTED"
-    assert counters(dss, "LONG_REFRESH")["runs_aborted"] == 1
+    assert _run(dss_emulator, "LONG_REFRESH", run_id).outcome == "ABORTED"
+    assert counters(dss_emulator, "LONG_REFRESH")["runs_aborted"] == 1
 
 
-def test_timeout_as_timedelta(dss, context):
+def test_timeout_as_timedelta(dss_emulator, context):
     from datetime import timedelta
 
     op = _op(timeout=timedelta(milliseconds=300))
@@ -67,7 +68,7 @@ def test_timeout_as_timedelta(dss, context):
         op.execute(context)
 
 
-def test_timeout_event_for_a_run_that_just_finished_reports_it(dss, context, hook):
+def test_timeout_event_for_a_run_that_just_finished_reports_it(dss_emulator, context, hook):
     """The deadline and the run's end crossed: the finished run is reported, not aborted."""
     result = _op("BUILD_SALES").execute(context)
     op = _op("BUILD_SALES", deferrable=True)
@@ -81,13 +82,13 @@ def test_timeout_event_for_a_run_that_just_finished_reports_it(dss, context, hoo
         "message": "deadline",
     }
     assert op.execute_complete(make_context(), event=event)["outcome"] == "SUCCESS"
-    assert counters(dss, "BUILD_SALES")["runs_aborted"] == 0
+    assert counters(dss_emulator, "BUILD_SALES")["runs_aborted"] == 0
 
 
 # --- kill ----------------------------------------------------------------------------------------
 
 
-def test_worker_kill_aborts_only_this_run(dss, context, hook):
+def test_worker_kill_aborts_only_this_run(dss_emulator, context, hook):
     other = _other_run(hook)
     op = _op()
     killer = threading.Thread(
@@ -97,13 +98,13 @@ def test_worker_kill_aborts_only_this_run(dss, context, hook):
     with pytest.raises(DSSScenarioRunFailed, match="ABORTED"):
         op.execute(context)
     killer.join(10)
-    assert _run(dss, "LONG_REFRESH", context["ti"].xcoms["run_id"]).outcome == "ABORTED"
-    assert counters(dss, "LONG_REFRESH")["runs_aborted"] == 1
-    assert counters(dss, "NIGHTLY_EXPORT")["runs_aborted"] == 0
-    assert _run(dss, "NIGHTLY_EXPORT", other).aborted_at is None
+    assert _run(dss_emulator, "LONG_REFRESH", context["ti"].xcoms["run_id"]).outcome == "ABORTED"
+    assert counters(dss_emulator, "LONG_REFRESH")["runs_aborted"] == 1
+    assert counters(dss_emulator, "NIGHTLY_EXPORT")["runs_aborted"] == 0
+    assert _run(dss_emulator, "NIGHTLY_EXPORT", other).aborted_at is None
 
 
-def test_worker_kill_without_abort_on_kill_leaves_the_run(dss, context):
+def test_worker_kill_without_abort_on_kill_leaves_the_run(dss_emulator, context):
     op = _op("BUILD_SALES", abort_on_kill=False)
     killer = threading.Thread(
         target=lambda: (wait_until(lambda: context["ti"].xcoms.get("run_id"), what="run_id"), op.on_kill())
@@ -111,27 +112,27 @@ def test_worker_kill_without_abort_on_kill_leaves_the_run(dss, context):
     killer.start()
     assert op.execute(context)["outcome"] == "SUCCESS"
     killer.join(10)
-    assert counters(dss, "BUILD_SALES")["future_aborts_requested"] == 0
+    assert counters(dss_emulator, "BUILD_SALES")["future_aborts_requested"] == 0
 
 
-def test_kill_before_the_fire_became_a_run_aborts_its_run(dss, context):
+def test_kill_before_the_fire_became_a_run_aborts_its_run(dss_emulator, context):
     op = _op()
     state = op.submit_job(context)  # fired; the run starts 6 ms later
     assert state["run_id"] is None
-    wait_until(lambda: counters(dss, "LONG_REFRESH")["runs_started"], what="run start")
+    wait_until(lambda: counters(dss_emulator, "LONG_REFRESH")["runs_started"], what="run start")
     op.on_kill()
-    assert counters(dss, "LONG_REFRESH")["runs_aborted"] == 1
+    assert counters(dss_emulator, "LONG_REFRESH")["runs_aborted"] == 1
 
 
-def test_kill_after_the_run_ended_does_nothing(dss, context):
+def test_kill_after_the_run_ended_does_nothing(dss_emulator, context):
     op = _op("BUILD_SALES")
     op.execute(context)
     op.on_kill()
-    assert counters(dss, "BUILD_SALES")["future_aborts_requested"] == 0
+    assert counters(dss_emulator, "BUILD_SALES")["future_aborts_requested"] == 0
 
 
 @pytest.mark.parametrize("abort_on_kill", [True, False])
-async def test_deferred_kill_goes_through_the_trigger(dss, hook, abort_on_kill):
+async def test_deferred_kill_goes_through_the_trigger(dss_emulator, hook, abort_on_kill):
     context = make_context(FakeStateStore())
     other = _other_run(hook)
     op = _op(deferrable=True, abort_on_kill=abort_on_kill)
@@ -145,9 +146,9 @@ async def test_deferred_kill_goes_through_the_trigger(dss, hook, abort_on_kill):
     await trigger.on_kill()
     waiting.cancel()
     await trigger.cleanup()
-    run = _run(dss, "LONG_REFRESH", context["ti"].xcoms["run_id"])
+    run = _run(dss_emulator, "LONG_REFRESH", context["ti"].xcoms["run_id"])
     assert (run.aborted_at is not None) is abort_on_kill
-    assert _run(dss, "NIGHTLY_EXPORT", other).aborted_at is None
+    assert _run(dss_emulator, "NIGHTLY_EXPORT", other).aborted_at is None
     if not abort_on_kill:
         hook.abort_run("DEMO", "LONG_REFRESH", run.run_id)  # tidy up
 
@@ -156,7 +157,7 @@ async def test_deferred_kill_goes_through_the_trigger(dss, hook, abort_on_kill):
 
 
 @needs_task_state_store
-def test_retry_after_a_crash_reattaches_to_the_run(dss):
+def test_retry_after_a_crash_reattaches_to_the_run(dss_emulator):
     """Try 1 fires and is lost (here: it deferred and never came back); try 2 follows the same run."""
     store = FakeStateStore()
     first = make_context(store)
@@ -170,12 +171,12 @@ def test_retry_after_a_crash_reattaches_to_the_run(dss):
     assert result["outcome"] == "SUCCESS" and result["run_id"] == saved["run_id"]
     assert second["ti"].xcoms["run_id"] == saved["run_id"]
     assert second["ti"].xcoms["trigger_run_id"] == saved["trigger_run_id"]
-    stats = counters(dss, "BUILD_SALES")
+    stats = counters(dss_emulator, "BUILD_SALES")
     assert stats["fires_accepted"] == 1 and stats["runs_started"] == 1
 
 
 @needs_task_state_store
-def test_retry_after_a_crash_before_the_run_was_known(dss, hook):
+def test_retry_after_a_crash_before_the_run_was_known(dss_emulator, hook):
     """Only the fire was saved (crash between fire and run): the retry resolves it, no second fire."""
     store = FakeStateStore()
     _op("BUILD_SALES").submit_job(make_context(store))
@@ -183,20 +184,20 @@ def test_retry_after_a_crash_before_the_run_was_known(dss, hook):
     context = make_context(store)
     result = _op("BUILD_SALES").execute(context)
     assert result["outcome"] == "SUCCESS"
-    assert counters(dss, "BUILD_SALES")["fires_accepted"] == 1
+    assert counters(dss_emulator, "BUILD_SALES")["fires_accepted"] == 1
     assert store.get(KEY)["run_id"] == result["run_id"]
 
 
 @needs_task_state_store
-def test_retry_after_success_returns_the_run_without_firing(dss):
+def test_retry_after_success_returns_the_run_without_firing(dss_emulator):
     store = FakeStateStore()
     first = _op("BUILD_SALES").execute(make_context(store))
     again = _op("BUILD_SALES").execute(make_context(store))
     assert again == first
-    assert counters(dss, "BUILD_SALES")["fires_accepted"] == 1
+    assert counters(dss_emulator, "BUILD_SALES")["fires_accepted"] == 1
 
 
-def test_retry_after_a_failed_run_fires_a_new_one(dss):
+def test_retry_after_a_failed_run_fires_a_new_one(dss_emulator):
     store = FakeStateStore()
     with pytest.raises(DSSScenarioRunFailed):
         _op("NIGHTLY_EXPORT").execute(make_context(store))
@@ -204,55 +205,55 @@ def test_retry_after_a_failed_run_fires_a_new_one(dss):
     with pytest.raises(DSSScenarioRunFailed) as err:
         _op("NIGHTLY_EXPORT").execute(make_context(store))
     assert err.value.target.run_id != first_run
-    stats = counters(dss, "NIGHTLY_EXPORT")
+    stats = counters(dss_emulator, "NIGHTLY_EXPORT")
     assert stats["fires_accepted"] == 2 and stats["runs_started"] == 2
 
 
 @needs_task_state_store
-def test_retry_reattaches_when_deferred_too(dss):
+def test_retry_reattaches_when_deferred_too(dss_emulator):
     store = FakeStateStore()
     with pytest.raises(TaskDeferred):
         _op("BUILD_SALES", deferrable=True).execute(make_context(store))
     result = run_deferrable(_op("BUILD_SALES", deferrable=True), make_context(store))
     assert result["run_id"] == store.get(KEY)["run_id"] and result["outcome"] == "SUCCESS"
-    assert counters(dss, "BUILD_SALES")["runs_started"] == 1
+    assert counters(dss_emulator, "BUILD_SALES")["runs_started"] == 1
 
 
-def test_not_durable_fires_again(dss):
+def test_not_durable_fires_again(dss_emulator):
     store = FakeStateStore()
     _op("BUILD_SALES", durable=False).execute(make_context(store))
     _op("BUILD_SALES", durable=False).execute(make_context(store))
     assert store.data == {}
-    assert counters(dss, "BUILD_SALES")["runs_started"] == 2
+    assert counters(dss_emulator, "BUILD_SALES")["runs_started"] == 2
 
 
-def test_without_a_state_store_it_still_runs(dss):
+def test_without_a_state_store_it_still_runs(dss_emulator):
     result = _op("BUILD_SALES").execute(make_context())
     assert result["outcome"] == "SUCCESS"
 
 
 @needs_task_state_store
-def test_retry_never_fires_again_when_dss_cannot_be_read(dss, monkeypatch):
+def test_retry_never_fires_again_when_dss_cannot_be_read(dss_emulator, monkeypatch):
     """A 5xx while checking the previous try's run fails the try; it does not fire a second run."""
     from dss_provider.exceptions import DSSTransientError
 
-    for name, value in dss.airflow_env(retries=0).items():
+    for name, value in dss_emulator.airflow_env(retries=0).items():
         monkeypatch.setenv(name, value)
     store = FakeStateStore()
     _op("BUILD_SALES").execute(make_context(store))
-    dss.faults.add(kind="status", route="run_details", status=503)
+    dss_emulator.faults.add(kind="status", route="run_details", status=503)
     with pytest.raises(DSSTransientError):
         _op("BUILD_SALES").execute(make_context(store))
-    assert counters(dss, "BUILD_SALES")["fires_accepted"] == 1
+    assert counters(dss_emulator, "BUILD_SALES")["fires_accepted"] == 1
 
 
 @needs_task_state_store
-def test_retry_fires_again_when_dss_forgot_the_run(dss):
+def test_retry_fires_again_when_dss_forgot_the_run(dss_emulator):
     store = FakeStateStore()
     store.set(KEY, {"trigger_id": "manual", "trigger_run_id": "2001-01-01-00-00-00-000", "run_id": None})
     result = _op("BUILD_SALES").execute(make_context(store))
     assert result["outcome"] == "SUCCESS"
-    assert counters(dss, "BUILD_SALES")["fires_accepted"] == 1
+    assert counters(dss_emulator, "BUILD_SALES")["fires_accepted"] == 1
     assert store.get(KEY)["run_id"] == result["run_id"]
 
 
@@ -266,14 +267,14 @@ def _event(status: str, **fields: Any) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("event", [None, {}, {"status": "weird"}, {"status": "finished"}])
-def test_execute_complete_refuses_a_bad_event(dss, event):
+def test_execute_complete_refuses_a_bad_event(dss_emulator, event):
     from dss_provider.exceptions import DSSTriggerEventError
 
     with pytest.raises(DSSTriggerEventError):
         _op(deferrable=True).execute_complete(make_context(), event=event)
 
 
-def test_execute_complete_error_event_raises_the_named_exception(dss):
+def test_execute_complete_error_event_raises_the_named_exception(dss_emulator):
     from dss_provider.exceptions import DSSPermissionError
 
     event = _event("error", message="the key may not read DEMO", error_class="DSSPermissionError")
@@ -281,7 +282,7 @@ def test_execute_complete_error_event_raises_the_named_exception(dss):
         _op(deferrable=True).execute_complete(make_context(), event=event)
 
 
-def test_execute_complete_cancelled_event_is_never_success(dss):
+def test_execute_complete_cancelled_event_is_never_success(dss_emulator):
     from dss_provider.exceptions import DSSTriggerFireCancelled
 
     event = _event("cancelled", trigger_id="manual", trigger_run_id="2001-01-01-00-00-00-000")
@@ -289,21 +290,21 @@ def test_execute_complete_cancelled_event_is_never_success(dss):
         _op(deferrable=True).execute_complete(make_context(), event=event)
 
 
-def test_execute_complete_timeout_before_any_run_aborts_nothing(dss):
+def test_execute_complete_timeout_before_any_run_aborts_nothing(dss_emulator):
     event = _event("timeout", trigger_id="manual", trigger_run_id="2001-01-01-00-00-00-000")
     with pytest.raises(DSSTimeoutError, match="had not started a run"):
         _op(deferrable=True).execute_complete(make_context(), event=event)
-    assert counters(dss, "LONG_REFRESH").get("future_aborts_requested", 0) == 0
+    assert counters(dss_emulator, "LONG_REFRESH").get("future_aborts_requested", 0) == 0
 
 
-def test_timeout_while_the_fire_is_pending_aborts_the_run_it_starts_late(dss, hook):
+def test_timeout_while_the_fire_is_pending_aborts_the_run_it_starts_late(dss_emulator, hook):
     """A deadline that finds the fire without a run must not leave the late run unwatched."""
-    dss.speed = 0.5  # the fire starts its run 0.6 s after it was accepted
+    dss_emulator.speed = 0.5  # the fire starts its run 0.6 s after it was accepted
     fire = hook.fire_scenario("DEMO", "LONG_REFRESH").get_raw()
     event = _event("timeout", trigger_id="manual", trigger_run_id=fire["runId"])
     with pytest.raises(DSSTimeoutError, match="this task aborted it") as err:
         _op(deferrable=True).execute_complete(make_context(), event=event)
     run_id = err.value.target.run_id
-    assert run_id and _run(dss, "LONG_REFRESH", run_id).outcome == "ABORTED"
-    stats = counters(dss, "LONG_REFRESH")
+    assert run_id and _run(dss_emulator, "LONG_REFRESH", run_id).outcome == "ABORTED"
+    stats = counters(dss_emulator, "LONG_REFRESH")
     assert stats["runs_started"] == 1 and stats["runs_aborted"] == 1

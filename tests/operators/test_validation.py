@@ -62,40 +62,42 @@ def test_run_operator_refuses_bad_arguments_at_parse_time(override, message):
         ("dss_conn_id", "", "dss_conn_id"),
     ],
 )
-def test_rendered_templates_are_checked_before_firing(dss, field, rendered, message):
+def test_rendered_templates_are_checked_before_firing(dss_emulator, field, rendered, message):
     op = DSSRunScenarioOperator(**{**BASE, field: "{{ var.value.x }}"})  # not checked yet: a template
     setattr(op, field, rendered)  # what rendering produced
     with pytest.raises(DSSConfigurationError, match=message):
         op.execute(make_context())
-    assert _fires(dss) == 0
+    assert _fires(dss_emulator) == 0
 
 
-def test_templated_json_string_is_accepted(dss):
+def test_templated_json_string_is_accepted(dss_emulator):
     op = DSSRunScenarioOperator(**BASE, trigger_params='{"a": 1}', wait_for_completion=False)
     assert op.execute(make_context())["trigger_params"] == {"a": 1}
 
 
-def test_unknown_connection_fails_before_firing(dss):
+def test_unknown_connection_fails_before_firing(dss_emulator):
     op = DSSRunScenarioOperator(**BASE, dss_conn_id="no_such_connection")
     with pytest.raises(DSSConfigurationError, match="'no_such_connection' could not be loaded"):
         op.execute(make_context())
-    assert _fires(dss) == 0
+    assert _fires(dss_emulator) == 0
 
 
-def test_connection_of_another_type_fails_before_firing(dss, monkeypatch):
-    monkeypatch.setenv("AIRFLOW_CONN_SOME_HTTP", f"http://:{dss.api_key}@127.0.0.1:{dss.port}/")
+def test_connection_of_another_type_fails_before_firing(dss_emulator, monkeypatch):
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SOME_HTTP", f"http://:{dss_emulator.api_key}@127.0.0.1:{dss_emulator.port}/"
+    )
     op = DSSRunScenarioOperator(**BASE, dss_conn_id="some_http")
     with pytest.raises(DSSConfigurationError, match="is of type 'http', not 'dataiku_dss'"):
         op.execute(make_context())
-    assert _fires(dss) == 0
+    assert _fires(dss_emulator) == 0
 
 
-def test_unknown_scenario_fails_without_firing(dss):
+def test_unknown_scenario_fails_without_firing(dss_emulator):
     from dss_provider.exceptions import DSSNotFoundError
 
     with pytest.raises(DSSNotFoundError):
         DSSRunScenarioOperator(**{**BASE, "scenario_id": "NOPE"}).execute(make_context())
-    assert _fires(dss) == 0
+    assert _fires(dss_emulator) == 0
 
 
 def test_xcomarg_like_values_are_checked_after_rendering():
@@ -126,7 +128,7 @@ def test_other_operators_refuse_bad_arguments(cls, override, message):
         cls(**{**BASE, **override})
 
 
-def test_output_path_that_is_a_directory_is_refused(dss, tmp_path):
+def test_output_path_that_is_a_directory_is_refused(dss_emulator, tmp_path):
     op = DSSGetScenarioRunLogOperator(**BASE, run_id="2020-01-01-00-00-00-000", output_path=str(tmp_path))
     with pytest.raises(DSSConfigurationError, match="is a directory"):
         op.execute(make_context())

@@ -1,7 +1,7 @@
 """Reliability suite set-up: one emulator with a distinctive API key, fast backoff, a session-wide
 collector of figures (printed as a table at the end of the run and written to
-``.cache/reliability-report.md``), and a secrets scan of every log line, captured output, exception text
-and XCom the suite produces.
+``.cache/reliability-report.md``), and a secrets scan, at the end of every test, of every log line,
+captured output, exception text, trigger kwargs and XCom the suite produces (``rec``, autouse).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import pytest
 from dss_provider.api import retry
 from dss_provider.emulator.server import DSSEmulator
 from dss_provider.hooks import dss as dss_module
+from tests.secret_scan import SCAN_PROPERTY
 
 from .helpers import API_KEY, CONN_ID, REPO, connection_json
 
@@ -144,6 +145,8 @@ class _Sink(logging.Handler):
         super().__init__(level=logging.DEBUG)
         self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
         self.lines: list[str] = []
+        #: How many lines the per-test scans have read so far.
+        self.scanned = 0
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -160,6 +163,7 @@ SINK = _Sink()
 
 @pytest.fixture(scope="session", autouse=True)
 def _log_everything() -> Iterator[None]:
+    """Every log record of this process goes to SINK; at the end, the lines no test scanned are scanned."""
     root = logging.getLogger()
     old_level = root.level
     root.addHandler(SINK)
@@ -169,11 +173,14 @@ def _log_everything() -> Iterator[None]:
     finally:
         root.removeHandler(SINK)
         root.setLevel(old_level)
+        rest = "\n".join(SINK.lines[SINK.scanned :])
+        SINK.scanned = len(SINK.lines)
+        assert not FIGURES.scan("logs after the last test", rest), "the API key leaked into the logs"
 
 
 @pytest.fixture(scope="session")
-def dss_server() -> Iterator[DSSEmulator]:
-    """One emulator for the suite, with the distinctive key; reset before every test."""
+def dss_emulator_server() -> Iterator[DSSEmulator]:
+    """One emulator for the suite, with the distinctive key; the ``dss_emulator`` fixture resets it."""
     with DSSEmulator(speed=SPEED, api_key=API_KEY, fault_seed=7) as dss:
         yield dss
 
@@ -186,31 +193,49 @@ def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(dss_module, "FIRE_RECONCILE_SECONDS", 1.0)
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def rec(request: pytest.FixtureRequest, capfd: pytest.CaptureFixture[str]) -> Iterator[Recorder]:
-    """The test's recorder; at teardown its texts, log lines and captured output are scanned for the key."""
+    """Every test's recorder (autouse: every test of the suite is scanned, whatever the order).
+
+    At teardown the texts the test kept (XComs, exception texts, trigger kwargs and events...), its
+    captured stdout/stderr and every log line since the previous scan are scanned for the key; what was
+    scanned goes to the test's report (``user_properties``), which ``tests/secret_scan.py`` sums up
+    over the whole session, across pytest-xdist workers too.
+    """
     recorder = Recorder(request.node.name)
-    first_line = len(SINK.lines)
     yield recorder
     out, err = capfd.readouterr()
-    texts = [*recorder.texts, ("stdout", out), ("stderr", err), ("logs", "\n".join(SINK.lines[first_line:]))]
+    lines = SINK.lines[SINK.scanned :]
+    SINK.scanned += len(lines)
+    texts = [*recorder.texts, ("stdout", out), ("stderr", err), ("logs", "\n".join(lines))]
     leaks = [where for where, text in texts if FIGURES.scan(f"{recorder.name}: {where}", text)]
+    scanned = [text for _, text in texts if text]
+    scan = {
+        "texts": len(scanned),
+        "chars": sum(map(len, scanned)),
+        "log_chars": len(texts[-1][1]),
+        "leaks": leaks,
+        # A test that talked to the emulator holds the key: its scan must have had something to read.
+        "expects_material": "dss_emulator" in request.fixturenames,
+    }
+    request.node.user_properties.append((SCAN_PROPERTY, scan))
     assert not leaks, f"the API key leaked into: {leaks}"
 
 
 @pytest.fixture
-def dss(dss_server: DSSEmulator, rec: Recorder, monkeypatch: pytest.MonkeyPatch) -> Iterator[DSSEmulator]:
+def dss_emulator(
+    dss_emulator: DSSEmulator, rec: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[DSSEmulator]:
     """The suite's emulator, reset, up, with ``dataiku_dss_default`` pointing at it (2 retries, 5 s timeout).
 
     At teardown the emulator's own counters feed the figures: faults by kind, fires, aborts.
     """
-    dss_server.start()
-    dss_server.reset()
-    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", connection_json(dss_server))
-    yield dss_server
-    dss_server.start()  # a test that stopped it leaves it up for the next one
-    dss_server.faults.clear()
-    stats = dss_server.stats()
+    dss_emulator.start()
+    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", connection_json(dss_emulator))
+    yield dss_emulator
+    dss_emulator.start()  # a test that stopped it leaves it up for the next one
+    dss_emulator.faults.clear()
+    stats = dss_emulator.stats()
     rec.keep("emulator stats", stats)
     FIGURES.faults.update(stats.get("faults") or {})
     FIGURES.faults.update(rec.extra_faults)

@@ -15,6 +15,7 @@ from typing import Any
 from airflow.exceptions import AirflowException
 
 from dss_provider.emulator.server import DSSEmulator
+from tests.fakes import FakeStateStore
 
 REPO = Path(__file__).resolve().parents[2]
 #: Distinctive, random: any occurrence in a log, an error, an XCom... is a leak.
@@ -74,19 +75,6 @@ class FakeTI:
 
     def xcom_pull(self, *_: Any, **__: Any) -> Any:
         return None
-
-
-class FakeStateStore:
-    """A dict-backed ``task_state_store`` (values go through JSON like the real one)."""
-
-    def __init__(self) -> None:
-        self.data: dict[str, str] = {}
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return json.loads(self.data[key]) if key in self.data else default
-
-    def set(self, key: str, value: Any, **_: Any) -> None:
-        self.data[key] = json.dumps(value)
 
 
 def make_context(task_id: str = "task") -> dict[str, Any]:

@@ -453,8 +453,10 @@ def _render_then_execute(env: Env, op: DSSRunScenarioOperator, rendered: str) ->
 
 
 @pytest.fixture
-def env(dss: DSSEmulator, rec: Recorder, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Env]:
-    e = Env(dss, rec, monkeypatch, tmp_path)
+def env(
+    dss_emulator: DSSEmulator, rec: Recorder, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[Env]:
+    e = Env(dss_emulator, rec, monkeypatch, tmp_path)
     yield e
     e.close()
 

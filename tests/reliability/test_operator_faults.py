@@ -65,7 +65,7 @@ def _cases() -> list[Any]:
 
 @pytest.mark.parametrize(("mode", "route", "kind"), _cases())
 def test_run_operator_survives_fault_within_budget(
-    dss: DSSEmulator, rec: Recorder, mode: str, route: str, kind: str
+    dss_emulator: DSSEmulator, rec: Recorder, mode: str, route: str, kind: str
 ) -> None:
     rule, _ = KINDS[kind]
     count = 1 if kind == "slow" else 2
@@ -79,34 +79,34 @@ def test_run_operator_survives_fault_within_budget(
     op = run_op(scenario, deferrable=deferred)
     rec.expect_runs(1)
     if not later:
-        dss.faults.add(fault)
+        dss_emulator.faults.add(fault)
     result, err, _ = call(
-        execute, op, context, rec, deferred, (lambda: dss.faults.add(fault)) if later else None
+        execute, op, context, rec, deferred, (lambda: dss_emulator.faults.add(fault)) if later else None
     )
     keep_context(rec, context, op)
     rec.keep("return value", result)
     assert err is None, f"{mode}/{route}/{kind} x{count} failed the task: {err}"
     assert result["outcome"] == "SUCCESS" and result["run_id"]
-    assert dss.stats()["faults_total"] >= 1, "the fault never hit"
+    assert dss_emulator.stats()["faults_total"] >= 1, "the fault never hit"
     rec.survived(f"{mode}-{route}-{kind}")
-    assert counters(dss, f"DEMO.{scenario}")["fires_accepted"] == 1
+    assert counters(dss_emulator, f"DEMO.{scenario}")["fires_accepted"] == 1
 
 
 @pytest.mark.parametrize("mode", ["worker", "deferred"])
 @pytest.mark.parametrize("kind", ["503", "reset", "html", "non_json"])
 def test_run_operator_wait_fault_that_does_not_clear(
-    dss: DSSEmulator, rec: Recorder, mode: str, kind: str
+    dss_emulator: DSSEmulator, rec: Recorder, mode: str, kind: str
 ) -> None:
     """The run's details keep failing during the wait: the task fails naming the fault and the run."""
     rule, said = KINDS[kind]
-    dss.speed = 10  # TESTS_SMOKE ~0.1 s: still running when the wait starts
+    dss_emulator.speed = 10  # TESTS_SMOKE ~0.1 s: still running when the wait starts
     context = make_context()
     op = run_op("LONG_REFRESH", deferrable=mode == "deferred")
     rec.expect_runs(1)
     deferred = mode == "deferred"
 
     def fault() -> None:
-        dss.faults.add({**rule, "route": "run_details"})
+        dss_emulator.faults.add({**rule, "route": "run_details"})
 
     if not deferred:
         # Let the worker see the run once, then break the wait.
@@ -130,9 +130,11 @@ def test_run_operator_wait_fault_that_does_not_clear(
 
 
 @pytest.mark.parametrize("kind", ["503", "reset", "html"])
-def test_run_operator_fire_fault_that_does_not_clear(dss: DSSEmulator, rec: Recorder, kind: str) -> None:
+def test_run_operator_fire_fault_that_does_not_clear(
+    dss_emulator: DSSEmulator, rec: Recorder, kind: str
+) -> None:
     rule, said = KINDS[kind]
-    dss.faults.add({**rule, "route": "run"})
+    dss_emulator.faults.add({**rule, "route": "run"})
     context = make_context()
     op = run_op()
     rec.expect_runs(0)
@@ -155,12 +157,12 @@ def _finished_run(dss: DSSEmulator, scenario: str) -> str:
 @pytest.mark.parametrize("kind", ["503", "502", "429", "reset", "html", "slow"])
 @pytest.mark.parametrize("what", ["log", "report"])
 def test_log_and_report_fetch_survive(
-    dss: DSSEmulator, rec: Recorder, tmp_path: Any, what: str, kind: str
+    dss_emulator: DSSEmulator, rec: Recorder, tmp_path: Any, what: str, kind: str
 ) -> None:
-    run_id = _finished_run(dss, "TESTS_SMOKE")
+    run_id = _finished_run(dss_emulator, "TESTS_SMOKE")
     rec.expect_runs(1)
     rule, _ = KINDS[kind]
-    dss.faults.add({**rule, "route": what, "count": 1 if kind == "slow" else 3})
+    dss_emulator.faults.add({**rule, "route": what, "count": 1 if kind == "slow" else 3})
     cls = DSSGetScenarioRunLogOperator if what == "log" else DSSGetScenarioRunReportOperator
     op = cls(
         task_id=f"get_{what}",
@@ -181,12 +183,12 @@ def test_log_and_report_fetch_survive(
 @pytest.mark.parametrize("kind", ["503", "html", "reset"])
 @pytest.mark.parametrize("what", ["log", "report"])
 def test_log_and_report_fetch_fault_that_does_not_clear(
-    dss: DSSEmulator, rec: Recorder, what: str, kind: str
+    dss_emulator: DSSEmulator, rec: Recorder, what: str, kind: str
 ) -> None:
-    run_id = _finished_run(dss, "TESTS_SMOKE")
+    run_id = _finished_run(dss_emulator, "TESTS_SMOKE")
     rec.expect_runs(1)
     rule, said = KINDS[kind]
-    dss.faults.add({**rule, "route": what})
+    dss_emulator.faults.add({**rule, "route": what})
     cls = DSSGetScenarioRunLogOperator if what == "log" else DSSGetScenarioRunReportOperator
     op = cls(task_id=f"get_{what}", project_key="DEMO", scenario_id="TESTS_SMOKE", run_id=run_id)
     context = make_context()
@@ -201,8 +203,8 @@ def test_log_and_report_fetch_fault_that_does_not_clear(
 
 
 @pytest.mark.parametrize("mode", ["worker", "deferred"])
-def test_timeout_aborts_this_run_through_faults(dss: DSSEmulator, rec: Recorder, mode: str) -> None:
-    dss.speed = 5  # LONG_REFRESH takes 12 s
+def test_timeout_aborts_this_run_through_faults(dss_emulator: DSSEmulator, rec: Recorder, mode: str) -> None:
+    dss_emulator.speed = 5  # LONG_REFRESH takes 12 s
     context = make_context()
     op = run_op("LONG_REFRESH", deferrable=mode == "deferred", timeout=0.8)
     rec.expect_runs(1)
@@ -210,7 +212,7 @@ def test_timeout_aborts_this_run_through_faults(dss: DSSEmulator, rec: Recorder,
 
     def abort_path_faults() -> None:
         for route in ("abort_future", "run_details"):
-            dss.faults.add({"route": route, "kind": "status", "status": 503, "count": 2})
+            dss_emulator.faults.add({"route": route, "kind": "status", "status": 503, "count": 2})
 
     started = time.monotonic()
     _, err, _ = call(execute, op, context, rec, mode == "deferred", abort_path_faults)
@@ -219,12 +221,12 @@ def test_timeout_aborts_this_run_through_faults(dss: DSSEmulator, rec: Recorder,
     assert time.monotonic() - started < 20
     run_id = dict(context["ti"].xcoms)["run_id"]
     assert run_id in str(err)
-    assert aborted_runs(dss) == [f"DEMO.LONG_REFRESH/{run_id}"]
+    assert aborted_runs(dss_emulator) == [f"DEMO.LONG_REFRESH/{run_id}"]
     rec.failed(f"{mode}-timeout", err)
 
 
-def test_worker_kill_aborts_this_run(dss: DSSEmulator, rec: Recorder) -> None:
-    dss.speed = 5
+def test_worker_kill_aborts_this_run(dss_emulator: DSSEmulator, rec: Recorder) -> None:
+    dss_emulator.speed = 5
     context = make_context()
     op = run_op("LONG_REFRESH", deferrable=False, abort_on_kill=True)
     rec.expect_runs(1)
@@ -239,19 +241,21 @@ def test_worker_kill_aborts_this_run(dss: DSSEmulator, rec: Recorder) -> None:
         time.sleep(0.02)
     run_id = dict(context["ti"].xcoms)["run_id"]
     assert run_id
-    dss.faults.add({"route": "abort_future", "kind": "status", "status": 502, "count": 1})
+    dss_emulator.faults.add({"route": "abort_future", "kind": "status", "status": 502, "count": 1})
     op.on_kill()
     worker.join(20)
     assert not worker.is_alive()
     keep_context(rec, context, op)
-    assert aborted_runs(dss) == [f"DEMO.LONG_REFRESH/{run_id}"]
+    assert aborted_runs(dss_emulator) == [f"DEMO.LONG_REFRESH/{run_id}"]
     err = outcome["e"]
     assert isinstance(err, DSSScenarioRunFailed) and "ABORTED" in str(err), err
     rec.failed("worker-killed", err)
 
 
 @pytest.mark.parametrize("abort_on_kill", [True, False])
-async def test_deferred_kill_aborts_this_run(dss: DSSEmulator, rec: Recorder, abort_on_kill: bool) -> None:
+async def test_deferred_kill_aborts_this_run(
+    dss_emulator: DSSEmulator, rec: Recorder, abort_on_kill: bool
+) -> None:
     """The task is killed while deferred: the triggerer cancels the trigger and calls its on_kill."""
     import asyncio
 
@@ -259,7 +263,7 @@ async def test_deferred_kill_aborts_this_run(dss: DSSEmulator, rec: Recorder, ab
 
     from .helpers import collect_events, rebuild
 
-    dss.speed = 5
+    dss_emulator.speed = 5
     context = make_context()
     op = run_op("LONG_REFRESH", deferrable=True, abort_on_kill=abort_on_kill)
     rec.expect_runs(1)
@@ -278,14 +282,14 @@ async def test_deferred_kill_aborts_this_run(dss: DSSEmulator, rec: Recorder, ab
     keep_context(rec, context, op)
     if abort_on_kill:
         rec.abort_requested()
-        assert aborted_runs(dss) == [f"DEMO.LONG_REFRESH/{run_id}"]
+        assert aborted_runs(dss_emulator) == [f"DEMO.LONG_REFRESH/{run_id}"]
     else:
-        assert aborted_runs(dss) == []
+        assert aborted_runs(dss_emulator) == []
 
 
-def test_wait_fault_error_is_ours_even_when_run_fails(dss: DSSEmulator, rec: Recorder) -> None:
+def test_wait_fault_error_is_ours_even_when_run_fails(dss_emulator: DSSEmulator, rec: Recorder) -> None:
     """A failing run whose log cannot be fetched still fails with the run's own error, not the fetch's."""
-    dss.faults.add({"route": "log", "kind": "status", "status": 503})
+    dss_emulator.faults.add({"route": "log", "kind": "status", "status": 503})
     context = make_context()
     op = run_op("NIGHTLY_EXPORT", deferrable=False)
     rec.expect_runs(1)

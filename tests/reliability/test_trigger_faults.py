@@ -57,9 +57,9 @@ def _in_another_triggerer(trigger: Any) -> list[dict[str, Any]]:
 @pytest.mark.parametrize("phase", ["fire", "run"])
 @pytest.mark.parametrize("how", ["restart", "moved"])
 async def test_trigger_restart_resumes_same_wait(
-    dss: DSSEmulator, rec: Recorder, phase: str, how: str
+    dss_emulator: DSSEmulator, rec: Recorder, phase: str, how: str
 ) -> None:
-    dss.speed = 20  # LONG_REFRESH 3 s
+    dss_emulator.speed = 20  # LONG_REFRESH 3 s
     trigger_id, trigger_run_id = await asyncio.to_thread(_fire)
     rec.expect_runs(1)
     trigger = _run_trigger(
@@ -69,7 +69,9 @@ async def test_trigger_restart_resumes_same_wait(
         first = asyncio.ensure_future(collect_events(trigger))
         await asyncio.sleep(0.5)
     else:
-        dss.faults.add({"route": "get_run_for_trigger", "kind": "status", "status": 503, "duration": 0.6})
+        dss_emulator.faults.add(
+            {"route": "get_run_for_trigger", "kind": "status", "status": 503, "duration": 0.6}
+        )
         first = asyncio.ensure_future(collect_events(trigger))
         await asyncio.sleep(0.3)
     # The triggerer stops (or loses the trigger): the trigger is cancelled and cleaned up, never killed.
@@ -87,14 +89,14 @@ async def test_trigger_restart_resumes_same_wait(
     assert len(got) == 1 and got[0]["status"] == events.FINISHED, got
     assert got[0]["outcome"] == "SUCCESS"
     assert got[0]["trigger_run_id"] == trigger_run_id
-    c = counters(dss, "DEMO.LONG_REFRESH")
+    c = counters(dss_emulator, "DEMO.LONG_REFRESH")
     assert c["fires_accepted"] == 1 and c["runs_started"] == 1 and c["runs_aborted"] == 0, c
-    assert aborted_runs(dss) == []
+    assert aborted_runs(dss_emulator) == []
     rec.survived(f"trigger-{how}-{phase}")
 
 
-async def test_dss_down_then_back_during_deferred_wait(dss: DSSEmulator, rec: Recorder) -> None:
-    dss.speed = 20
+async def test_dss_down_then_back_during_deferred_wait(dss_emulator: DSSEmulator, rec: Recorder) -> None:
+    dss_emulator.speed = 20
     trigger_id, trigger_run_id = await asyncio.to_thread(_fire)
     rec.expect_runs(1)
     rec.fault("refused")
@@ -103,17 +105,17 @@ async def test_dss_down_then_back_during_deferred_wait(dss: DSSEmulator, rec: Re
     )
     task = asyncio.ensure_future(collect_events(trigger))
     await asyncio.sleep(0.4)
-    await asyncio.to_thread(dss.stop)
+    await asyncio.to_thread(dss_emulator.stop)
     await asyncio.sleep(1.5)
-    await asyncio.to_thread(dss.start)
+    await asyncio.to_thread(dss_emulator.start)
     got = await task
     rec.keep("events", got)
     assert got[0]["status"] == events.FINISHED and got[0]["outcome"] == "SUCCESS", got
     rec.survived("deferred-dss-down-1.5s")
 
 
-async def test_dss_down_for_good_during_deferred_wait(dss: DSSEmulator, rec: Recorder) -> None:
-    dss.speed = 5
+async def test_dss_down_for_good_during_deferred_wait(dss_emulator: DSSEmulator, rec: Recorder) -> None:
+    dss_emulator.speed = 5
     trigger_id, trigger_run_id = await asyncio.to_thread(_fire)
     rec.expect_runs(1)
     rec.fault("refused")
@@ -122,7 +124,7 @@ async def test_dss_down_for_good_during_deferred_wait(dss: DSSEmulator, rec: Rec
     )
     task = asyncio.ensure_future(collect_events(trigger))
     await asyncio.sleep(0.4)
-    await asyncio.to_thread(dss.stop)
+    await asyncio.to_thread(dss_emulator.stop)
     started = time.monotonic()
     got = await task
     rec.keep("events", got)
@@ -147,7 +149,9 @@ async def test_dss_down_for_good_during_deferred_wait(dss: DSSEmulator, rec: Rec
 
 @pytest.mark.parametrize("route", ["get_run_for_trigger", "trigger_fire"])
 @pytest.mark.parametrize("kind", ["503", "429", "reset", "html", "truncated"])
-async def test_fire_trigger_survives_faults(dss: DSSEmulator, rec: Recorder, route: str, kind: str) -> None:
+async def test_fire_trigger_survives_faults(
+    dss_emulator: DSSEmulator, rec: Recorder, route: str, kind: str
+) -> None:
     rules = {
         "503": {"kind": "status", "status": 503},
         "429": {"kind": "status", "status": 429, "retry_after": 1},
@@ -155,8 +159,8 @@ async def test_fire_trigger_survives_faults(dss: DSSEmulator, rec: Recorder, rou
         "html": {"kind": "html", "status": 502},
         "truncated": {"kind": "truncated"},
     }
-    dss.speed = 2  # the fire turns into a run after 0.15 s: trigger_fire is asked meanwhile
-    dss.faults.add({**rules[kind], "route": route, "count": 3})
+    dss_emulator.speed = 2  # the fire turns into a run after 0.15 s: trigger_fire is asked meanwhile
+    dss_emulator.faults.add({**rules[kind], "route": route, "count": 3})
     trigger_id, trigger_run_id = await asyncio.to_thread(_fire, "BUILD_SALES")
     rec.expect_runs(1)
     trigger = DSSTriggerFireTrigger(

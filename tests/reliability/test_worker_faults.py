@@ -35,7 +35,7 @@ _SKIP = {("log", "truncated"), ("log", "non_json"), ("report", "truncated"), ("r
 
 
 @pytest.fixture
-def hook(dss: DSSEmulator) -> Iterator[DSSHook]:
+def hook(dss_emulator: DSSEmulator) -> Iterator[DSSHook]:
     h = DSSHook(CONN_ID)
     yield h
     h.close()
@@ -71,14 +71,14 @@ def _cases(limit_count: bool) -> list[Any]:
 
 @pytest.mark.parametrize(("route", "kind"), _cases(True))
 def test_fault_within_budget_never_fails(
-    dss: DSSEmulator, hook: DSSHook, rec: Recorder, route: str, kind: str
+    dss_emulator: DSSEmulator, hook: DSSHook, rec: Recorder, route: str, kind: str
 ) -> None:
     rule, _ = KINDS[kind]
     # A slow answer costs a request timeout each: one is enough. Others: as many as the budget allows.
     count = 1 if kind == "slow" else 2 if kind == "429" else RETRIES  # 429: Retry-After 1 s each
     if route == "run" and kind in ("500", "502", "504", "reset", "html", "slow", "truncated", "non_json"):
         count = 2  # ambiguous fire failures: each costs a reconciliation, keep the test short
-    dss.faults.add({**rule, "route": route, "count": count})
+    dss_emulator.faults.add({**rule, "route": route, "count": count})
     rec.expect_runs(1)
     # EMULATOR LIMITATION: a latency fault delays the request before its body is read; once the client
     # timed out, the emulator accepts the fire with an empty body (params {}), unlike DSS. Empty params
@@ -87,8 +87,8 @@ def test_fault_within_budget_never_fails(
     _, err, _ = call(worker_flow, hook, "QUALITY_CHECKS", params)
     assert err is None, f"{route}/{kind} x{count} failed the flow: {err}"
     rec.survived(f"{route}-{kind}")
-    assert dss.stats()["faults_total"] >= 1, "the fault never hit"
-    c = counters(dss, "DEMO.QUALITY_CHECKS")
+    assert dss_emulator.stats()["faults_total"] >= 1, "the fault never hit"
+    c = counters(dss_emulator, "DEMO.QUALITY_CHECKS")
     assert c["fires_accepted"] == 1 and c["runs_started"] == 1, c
 
 
@@ -102,12 +102,12 @@ def test_fault_within_budget_never_fails(
     ],
 )
 def test_fault_that_does_not_clear_fails_clearly(
-    dss: DSSEmulator, hook: DSSHook, rec: Recorder, route: str, kind: str
+    dss_emulator: DSSEmulator, hook: DSSHook, rec: Recorder, route: str, kind: str
 ) -> None:
     rule, said = KINDS[kind]
     if kind == "429":
         rule = {**rule, "retry_after": 0.5}  # the header carries whole seconds: "0"
-    dss.faults.add({**rule, "route": route})
+    dss_emulator.faults.add({**rule, "route": route})
     # A fault on POST run that DSS may have processed is reconciled, never re-fired blindly: no run.
     rec.expect_runs(0 if route == "run" else 1)
     _, err, elapsed = call(worker_flow, hook)
@@ -118,19 +118,21 @@ def test_fault_that_does_not_clear_fails_clearly(
     assert not why, why
     assert isinstance(err, DSSError)
     rec.failed(f"{route}-{kind}", err)
-    assert counters(dss, "DEMO.QUALITY_CHECKS").get("fires_accepted", 0) == (0 if route == "run" else 1)
+    assert counters(dss_emulator, "DEMO.QUALITY_CHECKS").get("fires_accepted", 0) == (
+        0 if route == "run" else 1
+    )
 
 
 @pytest.mark.parametrize("rate", [0.1, 0.3, 0.6, 1.0])
 def test_burst_on_every_route_at_rate(
-    dss: DSSEmulator, hook: DSSHook, rec: Recorder, monkeypatch: pytest.MonkeyPatch, rate: float
+    dss_emulator: DSSEmulator, hook: DSSHook, rec: Recorder, monkeypatch: pytest.MonkeyPatch, rate: float
 ) -> None:
     """503/502/500/429 on every route at a rate, for a bounded window shorter than the retry budget."""
-    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", connection_json(dss, retries=10))
+    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", connection_json(dss_emulator, retries=10))
     fresh = DSSHook(CONN_ID)
     try:
         for status in (503, 502, 500, 429):
-            dss.faults.add(
+            dss_emulator.faults.add(
                 {
                     "route": "*",
                     "kind": "status",
@@ -146,7 +148,7 @@ def test_burst_on_every_route_at_rate(
     finally:
         fresh.close()
     scenario = "DEMO.TESTS_SMOKE" if rate < 1 else "DEMO.QUALITY_CHECKS"
-    assert counters(dss, scenario)["fires_accepted"] == 1
+    assert counters(dss_emulator, scenario)["fires_accepted"] == 1
 
 
 # --- lost answers to POST run: exactly one fire --------------------------------------------------
@@ -176,38 +178,40 @@ def test_burst_on_every_route_at_rate(
     ],
 )
 def test_lost_fire_answer_never_fires_twice(
-    dss: DSSEmulator, hook: DSSHook, rec: Recorder, rules: list[dict[str, Any]]
+    dss_emulator: DSSEmulator, hook: DSSHook, rec: Recorder, rules: list[dict[str, Any]]
 ) -> None:
     for rule in rules:
-        dss.faults.add(rule)
+        dss_emulator.faults.add(rule)
     rec.expect_runs(1)
     slow = any(rule["kind"] == "latency" for rule in rules)
     # See test_fault_within_budget_never_fails: the emulator drops the body of a request it delayed.
     _, err, _ = call(worker_flow, hook, "TESTS_SMOKE", {} if slow else {"attempt": "lost-answer"})
     assert err is None, err
     rec.survived("lost-fire-answer")
-    c = counters(dss, "DEMO.TESTS_SMOKE")
+    c = counters(dss_emulator, "DEMO.TESTS_SMOKE")
     assert c["fires_accepted"] == 1 and c["runs_started"] == 1, c
 
 
 def test_lost_fire_answer_and_dss_unverifiable_fails_without_second_fire(
-    dss: DSSEmulator, hook: DSSHook, rec: Recorder
+    dss_emulator: DSSEmulator, hook: DSSHook, rec: Recorder
 ) -> None:
     """The answer to POST run is lost and the runs cannot be listed for the whole reconciliation window:
     firing again could start a second run, so the task must fail, saying so, with the one fire in DSS."""
-    dss.faults.add({"route": "run", "kind": "drop_after", "count": 1})
-    dss.faults.add({"route": "last_runs", "kind": "status", "status": 503})
+    dss_emulator.faults.add({"route": "run", "kind": "drop_after", "count": 1})
+    dss_emulator.faults.add({"route": "last_runs", "kind": "status", "status": 503})
     rec.expect_runs(1)
     _, err, elapsed = call(hook.fire_scenario, "DEMO", "BUILD_SALES", {"attempt": "unverifiable"})
     why = unclear_reason(err, ["DEMO", "BUILD_SALES", "HTTP 503"], elapsed, limit=30)
     assert not why, why
     rec.failed("lost-fire-unverifiable", err)  # type: ignore[arg-type]
-    assert counters(dss, "DEMO.BUILD_SALES")["fires_accepted"] == 1
+    assert counters(dss_emulator, "DEMO.BUILD_SALES")["fires_accepted"] == 1
 
 
-def test_fire_refused_by_dss_names_its_last_answer(dss: DSSEmulator, hook: DSSHook, rec: Recorder) -> None:
+def test_fire_refused_by_dss_names_its_last_answer(
+    dss_emulator: DSSEmulator, hook: DSSHook, rec: Recorder
+) -> None:
     """Every POST run answered 500 (not processed, but DSS cannot say so): the error quotes DSS."""
-    dss.faults.add({"route": "run", "kind": "status", "status": 500})
+    dss_emulator.faults.add({"route": "run", "kind": "status", "status": 500})
     rec.expect_runs(0)
     _, err, elapsed = call(hook.fire_scenario, "DEMO", "BUILD_SALES", None)
     why = unclear_reason(err, ["DEMO", "BUILD_SALES", "HTTP 500", "Emulated server error"], elapsed, limit=30)
@@ -226,16 +230,16 @@ def _restart_after(dss: DSSEmulator, seconds: float) -> threading.Thread:
 
 @pytest.mark.parametrize("phase", ["fire", "wait", "log"])
 def test_dss_down_then_back_within_budget(
-    dss: DSSEmulator, rec: Recorder, monkeypatch: pytest.MonkeyPatch, phase: str
+    dss_emulator: DSSEmulator, rec: Recorder, monkeypatch: pytest.MonkeyPatch, phase: str
 ) -> None:
-    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", connection_json(dss, retries=25))
+    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", connection_json(dss_emulator, retries=25))
     hook = DSSHook(CONN_ID)
     rec.expect_runs(1)
     rec.fault("refused")
     try:
         if phase == "fire":
-            dss.stop()
-            back = _restart_after(dss, 0.8)
+            dss_emulator.stop()
+            back = _restart_after(dss_emulator, 0.8)
             _, err, _ = call(worker_flow, hook, "TESTS_SMOKE")
         else:
             fire = hook.fire_scenario("DEMO", "LONG_REFRESH" if phase == "wait" else "BUILD_SALES", {})
@@ -246,8 +250,8 @@ def test_dss_down_then_back_within_budget(
             run_id = str(state.run["runId"])  # type: ignore[index]
             if phase == "log":
                 waiting.wait_for_run(hook, "DEMO", scenario, run_id, timeout=20, schedule=FAST)
-            dss.stop()
-            back = _restart_after(dss, 0.8)
+            dss_emulator.stop()
+            back = _restart_after(dss_emulator, 0.8)
             if phase == "wait":
                 _, err, _ = call(
                     waiting.wait_for_run, hook, "DEMO", scenario, run_id, timeout=20, schedule=FAST
@@ -261,12 +265,14 @@ def test_dss_down_then_back_within_budget(
         hook.close()
 
 
-def test_dss_down_for_good_fails_clearly(dss: DSSEmulator, hook: DSSHook, rec: Recorder) -> None:
+def test_dss_down_for_good_fails_clearly(dss_emulator: DSSEmulator, hook: DSSHook, rec: Recorder) -> None:
     rec.expect_runs(0)
     rec.fault("refused")
-    dss.stop()
+    dss_emulator.stop()
     _, err, elapsed = call(hook.fire_scenario, "DEMO", "BUILD_SALES", {})
-    why = unclear_reason(err, ["DEMO", "BUILD_SALES", "Could not get an answer", dss.url], elapsed, 30)
+    why = unclear_reason(
+        err, ["DEMO", "BUILD_SALES", "Could not get an answer", dss_emulator.url], elapsed, 30
+    )
     assert not why, why
     rec.failed("dss-down", err)  # type: ignore[arg-type]
 
@@ -275,7 +281,7 @@ def test_dss_down_for_good_fails_clearly(dss: DSSEmulator, hook: DSSHook, rec: R
 
 
 def test_timeout_then_abort_hits_only_this_run_under_faults(
-    dss: DSSEmulator, hook: DSSHook, rec: Recorder
+    dss_emulator: DSSEmulator, hook: DSSHook, rec: Recorder
 ) -> None:
     """Run A finishes; someone else's run B of the same scenario starts; aborting A must not touch B.
     Then our timed-out run is aborted through 503s on the abort path."""
@@ -283,19 +289,19 @@ def test_timeout_then_abort_hits_only_this_run_under_faults(
     run_a = waiting.wait_for_fire(hook, "DEMO", "BUILD_SALES", a.trigger_id, a.trigger_run_id, schedule=FAST)
     run_a_id = str(run_a.run["runId"])  # type: ignore[index]
     waiting.wait_for_run(hook, "DEMO", "BUILD_SALES", run_a_id, timeout=20, schedule=FAST)
-    dss.speed = 2  # BUILD_SALES now takes ~3 s
+    dss_emulator.speed = 2  # BUILD_SALES now takes ~3 s
     b = hook.fire_scenario("DEMO", "BUILD_SALES", {"who": "someone else"})
     run_b = waiting.wait_for_fire(hook, "DEMO", "BUILD_SALES", b.trigger_id, b.trigger_run_id, schedule=FAST)
     run_b_id = str(run_b.run["runId"])  # type: ignore[index]
     rec.expect_runs(2)
     assert hook.abort_run("DEMO", "BUILD_SALES", run_a_id) is False
-    assert aborted_runs(dss) == []
+    assert aborted_runs(dss_emulator) == []
     # Our wait of B times out; B is ours now: the abort goes through 503s on every route it uses.
     _, err, _ = call(waiting.wait_for_run, hook, "DEMO", "BUILD_SALES", run_b_id, timeout=0.3, schedule=FAST)
     assert err is not None and "Timed out" in str(err) and run_b_id in str(err)
     for route in ("run_details", "abort_future", "last_runs", "abort"):
-        dss.faults.add({"route": route, "kind": "status", "status": 503, "count": 2})
+        dss_emulator.faults.add({"route": route, "kind": "status", "status": 503, "count": 2})
     rec.abort_requested()
     assert hook.abort_run("DEMO", "BUILD_SALES", run_b_id) is True
-    assert aborted_runs(dss) == [f"DEMO.BUILD_SALES/{run_b_id}"]
+    assert aborted_runs(dss_emulator) == [f"DEMO.BUILD_SALES/{run_b_id}"]
     rec.failed("wait-timeout", err)

@@ -1,9 +1,13 @@
 """Secrets: the API key never appears in task logs, exception text, XCom, rendered template fields, trigger
 kwargs, the emulator's logs and counters, or the README's examples.
 
-Every other test of this suite hands its logs (DEBUG and up), captured stdout/stderr, XComs, task state,
-exception texts, trigger kwargs and events to the collector, which scans them at teardown; this module
-runs last (``zz``) and checks the whole session at once, then the docs and examples.
+Every test of this suite (this module's too) hands its logs (DEBUG and up), captured stdout/stderr,
+XComs, task state, exception texts, trigger kwargs and events to its ``rec`` fixture (autouse), which scans
+them at teardown; ``tests/secret_scan.py`` sums those scans up over the whole session (across pytest-xdist
+workers) and fails it when they had nothing to scan. This module checks what the scans cannot see
+(serialized kwargs, sensor fields, wrong keys, the emulator's own surfaces, the docs and examples) and
+scans every log line of its process at once after a run of its own: it checks real material in any order,
+run alone, first, last or on one of several workers.
 """
 
 from __future__ import annotations
@@ -30,7 +34,9 @@ def test_key_is_distinctive() -> None:
     assert API_KEY.startswith("sk-test-") and len(API_KEY) > 30
 
 
-def test_rendered_templates_trigger_kwargs_and_xcom_hold_no_key(dss: DSSEmulator, rec: Recorder) -> None:
+def test_rendered_templates_trigger_kwargs_and_xcom_hold_no_key(
+    dss_emulator: DSSEmulator, rec: Recorder
+) -> None:
     """A deferred run with templated fields: render, run, resume; scan everything it produced."""
     op = DSSRunScenarioOperator(
         task_id="templated",
@@ -57,7 +63,7 @@ def test_rendered_templates_trigger_kwargs_and_xcom_hold_no_key(dss: DSSEmulator
     assert not any(form in text for form in SECRET_FORMS for text in texts)
 
 
-def test_trigger_kwargs_never_hold_the_key(dss: DSSEmulator, rec: Recorder) -> None:
+def test_trigger_kwargs_never_hold_the_key(dss_emulator: DSSEmulator, rec: Recorder) -> None:
     triggers = [
         DSSScenarioRunTrigger(
             "DEMO", "BUILD_SALES", run_id="r1", abort_on_kill=True, trigger_params={"a": 1}
@@ -72,7 +78,7 @@ def test_trigger_kwargs_never_hold_the_key(dss: DSSEmulator, rec: Recorder) -> N
         assert not {"password", "api_key", "key", "headers", "auth"} & set(kwargs)
 
 
-def test_sensor_fields_never_hold_the_key(dss: DSSEmulator, rec: Recorder) -> None:
+def test_sensor_fields_never_hold_the_key(dss_emulator: DSSEmulator, rec: Recorder) -> None:
     sensor = DSSScenarioRunSensor(task_id="s", project_key="DEMO", scenario_id="BUILD_SALES", run_id="r")
     config = sensor.hook.config
     text = repr(config) + repr(sensor) + json.dumps({f: getattr(sensor, f) for f in sensor.template_fields})
@@ -80,13 +86,16 @@ def test_sensor_fields_never_hold_the_key(dss: DSSEmulator, rec: Recorder) -> No
     assert API_KEY not in text
 
 
-def test_wrong_keys_are_not_echoed(dss: DSSEmulator, rec: Recorder, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_wrong_keys_are_not_echoed(
+    dss_emulator: DSSEmulator, rec: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A wrong key is someone's key too: the 401 error and the logs do not quote it."""
     from dss_provider.hooks.dss import DSSHook
 
     wrong = "sk-wrong-4f0c1e7d9a"
     monkeypatch.setenv(
-        "AIRFLOW_CONN_WRONG", json.dumps({"conn_type": "dataiku_dss", "host": dss.url, "password": wrong})
+        "AIRFLOW_CONN_WRONG",
+        json.dumps({"conn_type": "dataiku_dss", "host": dss_emulator.url, "password": wrong}),
     )
     _, err, _ = call(DSSHook("wrong", retries=0).fire_scenario, "DEMO", "BUILD_SALES", {})
     assert err is not None and "HTTP 401" in str(err)
@@ -94,19 +103,21 @@ def test_wrong_keys_are_not_echoed(dss: DSSEmulator, rec: Recorder, monkeypatch:
     rec.keep("wrong-key error", f"{err}")
 
 
-def test_emulator_logs_counters_and_admin_routes_hold_no_key(dss: DSSEmulator, rec: Recorder) -> None:
-    dss.faults.add({"route": "light", "kind": "status", "status": 503, "count": 1})
+def test_emulator_logs_counters_and_admin_routes_hold_no_key(
+    dss_emulator: DSSEmulator, rec: Recorder
+) -> None:
+    dss_emulator.faults.add({"route": "light", "kind": "status", "status": 503, "count": 1})
     request = urllib.request.Request(
-        f"{dss.url}/__emulator__/stats", headers={"X-DSS-Emulator-Admin-Key": dss.admin_key}
+        f"{dss_emulator.url}/__emulator__/stats", headers={"X-DSS-Emulator-Admin-Key": dss_emulator.admin_key}
     )
     with urllib.request.urlopen(request, timeout=5) as answer:
         stats_over_http = answer.read().decode()
-    rules = json.dumps([r.to_dict() for r in dss.faults.rules()])
+    rules = json.dumps([r.to_dict() for r in dss_emulator.faults.rules()])
     texts = {
-        "stats": json.dumps(dss.stats()),
+        "stats": json.dumps(dss_emulator.stats()),
         "stats over http": stats_over_http,
         "faults": rules,
-        "repr": repr(dss),
+        "repr": repr(dss_emulator),
     }
     for where, text in texts.items():
         rec.keep(f"emulator {where}", text)
@@ -164,9 +175,31 @@ def test_docs_and_examples_hold_no_credentials(rec: Recorder) -> None:
     assert not found, "literal credentials in docs/examples:\n" + "\n".join(found)
 
 
-def test_whole_session_scan(rec: Recorder) -> None:
-    """Every log line of the session (DEBUG and up, from the first test on), once more, at once."""
+def test_whole_session_scan(dss_emulator: DSSEmulator, rec: Recorder) -> None:
+    """Every log line of this process (DEBUG and up, from the first test on), once more, at once.
+
+    The test first runs a deferred scenario run and a failing one of its own, so that the lines hold real
+    material (requests with the key in their headers, polls, a DSS error) even when the test runs alone
+    or first on a pytest-xdist worker.
+    """
+    op = DSSRunScenarioOperator(
+        task_id="whole",
+        project_key="DEMO",
+        scenario_id="BUILD_SALES",
+        deferrable=True,
+        poll_interval=0.05,
+        max_poll_interval=0.2,
+    )
+    context = make_context("whole")
+    rec.expect_runs(1)
+    rec.keep("return value", run_deferred(op, context, rec))
+    keep_context(rec, context, op)
+    missing = DSSRunScenarioOperator(task_id="missing", project_key="DEMO", scenario_id="NOPE")
+    _, err, _ = call(missing.execute, make_context("missing"))
+    assert err is not None, "a run of a scenario DSS does not have must fail"
+    rec.failed("missing", err)
     everything = "\n".join(SINK.lines)
     rec.keep("all log lines of the session", everything)
+    assert "BUILD_SALES" in everything and "NOPE" in everything, "the scan has nothing real to scan"
     assert not any(form in everything for form in SECRET_FORMS)
     assert not FIGURES.leaks, FIGURES.leaks

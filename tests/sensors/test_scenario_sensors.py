@@ -98,7 +98,7 @@ def defer_and_resume(sensor: Any, context: dict[str, Any] | None = None) -> Any:
     ("scenario_id", "outcome"), [("BUILD_SALES", "SUCCESS"), ("QUALITY_CHECKS", "WARNING")]
 )
 def test_run_sensor_poke_mode_returns_the_run_dict(
-    dss: DSSEmulator, hook: DSSHook, scenario_id: str, outcome: str
+    dss_emulator: DSSEmulator, hook: DSSHook, scenario_id: str, outcome: str
 ) -> None:
     run_id = wait_run_id(hook, scenario_id, fire(hook, scenario_id, {"k": "v"}))
 
@@ -106,11 +106,13 @@ def test_run_sensor_poke_mode_returns_the_run_dict(
 
     assert result["run_id"] == run_id and result["outcome"] == outcome
     assert result["trigger_params"] == {"k": "v"}
-    assert result["url"].startswith(dss.url) and result["steps"]
+    assert result["url"].startswith(dss_emulator.url) and result["steps"]
     assert all(step["outcome"] for step in result["steps"])
 
 
-def test_run_sensor_fails_with_the_first_error_of_a_failed_run(dss: DSSEmulator, hook: DSSHook) -> None:
+def test_run_sensor_fails_with_the_first_error_of_a_failed_run(
+    dss_emulator: DSSEmulator, hook: DSSHook
+) -> None:
     run_id = wait_run_id(hook, "NIGHTLY_EXPORT", fire(hook, "NIGHTLY_EXPORT"))
 
     with pytest.raises(DSSScenarioRunFailed, match="access denied") as failed:
@@ -123,7 +125,7 @@ def test_run_sensor_fails_with_the_first_error_of_a_failed_run(dss: DSSEmulator,
     assert failed.value.run is not None and failed.value.run["outcome"] == "FAILED"
 
 
-def test_run_sensor_honours_success_outcomes(dss: DSSEmulator, hook: DSSHook) -> None:
+def test_run_sensor_honours_success_outcomes(dss_emulator: DSSEmulator, hook: DSSHook) -> None:
     run_id = wait_run_id(hook, "QUALITY_CHECKS", fire(hook, "QUALITY_CHECKS"))
 
     with pytest.raises(DSSScenarioRunFailed, match="outcome WARNING") as failed:
@@ -134,7 +136,7 @@ def test_run_sensor_honours_success_outcomes(dss: DSSEmulator, hook: DSSHook) ->
 
 @pytest.mark.parametrize("flag", ["soft_fail", "never_fail"])
 def test_run_sensor_skips_a_failed_run_with_soft_fail_or_never_fail(
-    dss: DSSEmulator, hook: DSSHook, flag: str
+    dss_emulator: DSSEmulator, hook: DSSHook, flag: str
 ) -> None:
     run_id = wait_run_id(hook, "NIGHTLY_EXPORT", fire(hook, "NIGHTLY_EXPORT"))
 
@@ -144,8 +146,8 @@ def test_run_sensor_skips_a_failed_run_with_soft_fail_or_never_fail(
     assert isinstance(skipped.value.__cause__, DSSScenarioRunFailed)
 
 
-def test_run_sensor_poke_mode_times_out(dss: DSSEmulator, hook: DSSHook) -> None:
-    dss.speed = 5.0
+def test_run_sensor_poke_mode_times_out(dss_emulator: DSSEmulator, hook: DSSHook) -> None:
+    dss_emulator.speed = 5.0
     run_id = wait_run_id(hook, "LONG_REFRESH", fire(hook, "LONG_REFRESH"))
     sensor = run_sensor("LONG_REFRESH", run_id, timeout=0.2)
 
@@ -158,8 +160,8 @@ def test_run_sensor_poke_mode_times_out(dss: DSSEmulator, hook: DSSHook) -> None
         run_sensor("LONG_REFRESH", run_id, timeout=0.1, soft_fail=True).execute({})
 
 
-def test_run_sensor_reschedule_mode(dss: DSSEmulator, hook: DSSHook) -> None:
-    dss.speed = 10.0
+def test_run_sensor_reschedule_mode(dss_emulator: DSSEmulator, hook: DSSHook) -> None:
+    dss_emulator.speed = 10.0
     run_id = wait_run_id(hook, "BUILD_SALES", fire(hook, "BUILD_SALES"))
     sensor = run_sensor("BUILD_SALES", run_id, mode="reschedule")
 
@@ -171,28 +173,32 @@ def test_run_sensor_reschedule_mode(dss: DSSEmulator, hook: DSSHook) -> None:
     assert result["outcome"] == "SUCCESS" and result["run_id"] == run_id
 
 
-def test_run_sensor_survives_transient_failures_then_gives_up(dss: DSSEmulator, hook: DSSHook) -> None:
+def test_run_sensor_survives_transient_failures_then_gives_up(
+    dss_emulator: DSSEmulator, hook: DSSHook
+) -> None:
     run_id = wait_run_id(hook, "BUILD_SALES", fire(hook, "BUILD_SALES"))
     wait_finished(hook, "BUILD_SALES", run_id)
     # The sync hook makes retries+1 = 6 attempts per poke (connection default): 7 faults fail one poke.
-    dss.faults.add(route="run_details", kind="status", status=503, count=7)
+    dss_emulator.faults.add(route="run_details", kind="status", status=503, count=7)
 
     result = run_sensor("BUILD_SALES", run_id, max_consecutive_failures=2).execute({})
     assert result["outcome"] == "SUCCESS"
 
-    dss.faults.add(route="run_details", kind="status", status=503)
+    dss_emulator.faults.add(route="run_details", kind="status", status=503)
     with pytest.raises(DSSTransientError, match="HTTP 503"):
         run_sensor("BUILD_SALES", run_id, max_consecutive_failures=2).execute({})
 
 
-def test_run_sensor_unknown_run_fails_at_once(dss: DSSEmulator) -> None:
+def test_run_sensor_unknown_run_fails_at_once(dss_emulator: DSSEmulator) -> None:
     with pytest.raises(DSSNotFoundError, match="404"):
         run_sensor("BUILD_SALES", "2020-01-01-00-00-00-000").execute({})
-    assert dss.stats()["requests"] == {"run_details": 1}
+    assert dss_emulator.stats()["requests"] == {"run_details": 1}
 
 
-def test_run_sensor_deferrable_defers_then_returns_the_same_run_dict(dss: DSSEmulator, hook: DSSHook) -> None:
-    dss.speed = 10.0
+def test_run_sensor_deferrable_defers_then_returns_the_same_run_dict(
+    dss_emulator: DSSEmulator, hook: DSSHook
+) -> None:
+    dss_emulator.speed = 10.0
     run_id = wait_run_id(hook, "BUILD_SALES", fire(hook, "BUILD_SALES"))
     sensor = run_sensor("BUILD_SALES", run_id, deferrable=True, timeout=30)
 
@@ -214,7 +220,9 @@ def test_run_sensor_deferrable_defers_then_returns_the_same_run_dict(dss: DSSEmu
     assert result == poked
 
 
-def test_run_sensor_deferrable_does_not_defer_for_a_finished_run(dss: DSSEmulator, hook: DSSHook) -> None:
+def test_run_sensor_deferrable_does_not_defer_for_a_finished_run(
+    dss_emulator: DSSEmulator, hook: DSSHook
+) -> None:
     run_id = wait_run_id(hook, "BUILD_SALES", fire(hook, "BUILD_SALES"))
     wait_finished(hook, "BUILD_SALES", run_id)
 
@@ -223,8 +231,8 @@ def test_run_sensor_deferrable_does_not_defer_for_a_finished_run(dss: DSSEmulato
     assert result["outcome"] == "SUCCESS"
 
 
-def test_run_sensor_deferrable_failed_run(dss: DSSEmulator, hook: DSSHook) -> None:
-    dss.speed = 10.0
+def test_run_sensor_deferrable_failed_run(dss_emulator: DSSEmulator, hook: DSSHook) -> None:
+    dss_emulator.speed = 10.0
     run_id = wait_run_id(hook, "NIGHTLY_EXPORT", fire(hook, "NIGHTLY_EXPORT"))
 
     with pytest.raises(DSSScenarioRunFailed, match="access denied") as failed:
@@ -235,7 +243,7 @@ def test_run_sensor_deferrable_failed_run(dss: DSSEmulator, hook: DSSHook) -> No
         defer_and_resume(run_sensor("NIGHTLY_EXPORT", run_id, deferrable=True, soft_fail=True))
 
 
-def test_run_sensor_deferrable_first_poke_failure_honours_never_fail(dss: DSSEmulator) -> None:
+def test_run_sensor_deferrable_first_poke_failure_honours_never_fail(dss_emulator: DSSEmulator) -> None:
     sensor = run_sensor("BUILD_SALES", "2020-01-01-00-00-00-000", deferrable=True, never_fail=True)
 
     with pytest.raises(AirflowSkipException) as skipped:
@@ -243,8 +251,8 @@ def test_run_sensor_deferrable_first_poke_failure_honours_never_fail(dss: DSSEmu
     assert isinstance(skipped.value.__cause__, DSSNotFoundError)
 
 
-def test_run_sensor_deferrable_timeout(dss: DSSEmulator, hook: DSSHook) -> None:
-    dss.speed = 5.0
+def test_run_sensor_deferrable_timeout(dss_emulator: DSSEmulator, hook: DSSHook) -> None:
+    dss_emulator.speed = 5.0
     run_id = wait_run_id(hook, "LONG_REFRESH", fire(hook, "LONG_REFRESH"))
 
     with pytest.raises(AirflowSensorTimeout, match="still running at the deadline"):
@@ -274,7 +282,7 @@ def test_run_sensor_execute_complete_turns_events_into_exceptions() -> None:
 # --- DSSTriggerFireSensor ----------------------------------------------------------------------
 
 
-def test_fire_sensor_poke_mode_returns_the_run_id(dss: DSSEmulator, hook: DSSHook) -> None:
+def test_fire_sensor_poke_mode_returns_the_run_id(dss_emulator: DSSEmulator, hook: DSSHook) -> None:
     fire_ = fire(hook, "BUILD_SALES")
 
     run_id = fire_sensor("BUILD_SALES", fire_).execute({})
@@ -282,7 +290,7 @@ def test_fire_sensor_poke_mode_returns_the_run_id(dss: DSSEmulator, hook: DSSHoo
     assert run_id == wait_run_id(hook, "BUILD_SALES", fire_)
 
 
-def test_fire_sensor_fails_when_the_fire_is_cancelled(dss: DSSEmulator, hook: DSSHook) -> None:
+def test_fire_sensor_fails_when_the_fire_is_cancelled(dss_emulator: DSSEmulator, hook: DSSHook) -> None:
     fire(hook, "LONG_REFRESH")
     second = fire(hook, "LONG_REFRESH")  # cancelled: the first one's run is going
 
@@ -294,8 +302,8 @@ def test_fire_sensor_fails_when_the_fire_is_cancelled(dss: DSSEmulator, hook: DS
         fire_sensor("LONG_REFRESH", second, soft_fail=True).execute({})
 
 
-def test_fire_sensor_reschedule_mode(dss: DSSEmulator, hook: DSSHook) -> None:
-    dss.speed = 0.5  # the fire starts its run 0.6 s after the request
+def test_fire_sensor_reschedule_mode(dss_emulator: DSSEmulator, hook: DSSHook) -> None:
+    dss_emulator.speed = 0.5  # the fire starts its run 0.6 s after the request
     fire_ = fire(hook, "BUILD_SALES")
 
     with pytest.raises(AirflowRescheduleException):
@@ -305,8 +313,8 @@ def test_fire_sensor_reschedule_mode(dss: DSSEmulator, hook: DSSHook) -> None:
     assert fire_sensor("BUILD_SALES", fire_, mode="reschedule").execute(reschedule_context()) == run_id
 
 
-def test_fire_sensor_deferrable(dss: DSSEmulator, hook: DSSHook) -> None:
-    dss.speed = 0.5
+def test_fire_sensor_deferrable(dss_emulator: DSSEmulator, hook: DSSHook) -> None:
+    dss_emulator.speed = 0.5
     fire_ = fire(hook, "BUILD_SALES")
     sensor = fire_sensor("BUILD_SALES", fire_, deferrable=True)
 
@@ -368,7 +376,7 @@ def test_fire_sensor_bad_arguments_fail_at_construction() -> None:
         fire_sensor("BUILD_SALES", {"trigger": {"id": "manual"}, "runId": ""})
 
 
-def test_templated_ids_are_accepted_then_checked_once_rendered(dss: DSSEmulator) -> None:
+def test_templated_ids_are_accepted_then_checked_once_rendered(dss_emulator: DSSEmulator) -> None:
     assert set(DSSScenarioRunSensor.template_fields) >= {
         "project_key",
         "scenario_id",
@@ -383,12 +391,14 @@ def test_templated_ids_are_accepted_then_checked_once_rendered(dss: DSSEmulator)
     assert sensor.run_id == "None"
     with pytest.raises(DSSConfigurationError, match="chain a DSSTriggerFireSensor first"):
         sensor.execute({})
-    assert dss.stats()["requests_total"] == 0
+    assert dss_emulator.stats()["requests_total"] == 0
 
 
-def test_run_sensor_passes_the_recent_duration_to_the_trigger(dss: DSSEmulator, hook: DSSHook) -> None:
+def test_run_sensor_passes_the_recent_duration_to_the_trigger(
+    dss_emulator: DSSEmulator, hook: DSSHook
+) -> None:
     """Adaptive polling: the deferred wait knows how long this scenario's runs usually take."""
-    dss.speed = 20.0
+    dss_emulator.speed = 20.0
     first = wait_run_id(hook, "BUILD_SALES", fire(hook, "BUILD_SALES"))
     done = wait_finished(hook, "BUILD_SALES", first)["scenarioRun"]
     expected = (done["end"] - done["start"]) / 1000.0

@@ -20,6 +20,7 @@ from dss_provider.triggers import _run_poll
 from dss_provider.triggers.run_events import DSSScenarioRunEventTrigger
 from tests.airflow_compat import import_string
 from tests.dss_support import RUN_KEYS, wait_finished
+from tests.fakes import FakeStateStore
 
 from .conftest import fire, wait_run_id
 
@@ -105,19 +106,6 @@ def requests(dss: DSSEmulator) -> dict[str, int]:
     return dict(dss.stats()["requests"])
 
 
-class FakeStateStore:
-    """Airflow 3.3's asset state store accessor (aget/aset of JSON values), kept in a dict."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, Any] = {}
-
-    async def aget(self, key: str, default: Any = None) -> Any:
-        return json.loads(json.dumps(self.values[key])) if key in self.values else default
-
-    async def aset(self, key: str, value: Any) -> None:
-        self.values[key] = json.loads(json.dumps(value))
-
-
 # --- arguments and identity ---------------------------------------------------------------------
 
 
@@ -164,14 +152,14 @@ def test_serialize_round_trip_and_shared_key() -> None:
 # --- events -------------------------------------------------------------------------------------
 
 
-async def test_one_event_per_new_run_no_replay(dss: DSSEmulator, hook: DSSHook) -> None:
+async def test_one_event_per_new_run_no_replay(dss_emulator: DSSEmulator, hook: DSSHook) -> None:
     old = await arun_to_end(hook, "BUILD_SALES")
     async with watching(watcher(scenario_ids=["BUILD_SALES"])) as watch:
-        await polls(dss)
+        await polls(dss_emulator)
         assert watch.events == []  # history is not replayed
         new = await arun_to_end(hook, "BUILD_SALES")
         await until(lambda: watch.events)
-        await polls(dss, 3)
+        await polls(dss_emulator, 3)
     assert [e["run_id"] for e in watch.events] == [new]
     event = watch.events[0]
     assert new != old
@@ -179,37 +167,37 @@ async def test_one_event_per_new_run_no_replay(dss: DSSEmulator, hook: DSSHook) 
     assert event["project_key"] == "DEMO" and event["scenario_id"] == "BUILD_SALES"
     assert event["outcome"] == "SUCCESS" and event["trigger_id"] == "manual"
     assert event["url"].endswith(f"/projects/DEMO/scenarios/BUILD_SALES/runs/list/{new}")
-    assert dss.api_key not in json.dumps(event)
+    assert dss_emulator.api_key not in json.dumps(event)
 
 
-async def test_runs_shorter_than_the_interval_are_all_sent(dss: DSSEmulator, hook: DSSHook) -> None:
+async def test_runs_shorter_than_the_interval_are_all_sent(dss_emulator: DSSEmulator, hook: DSSHook) -> None:
     trigger = watcher(scenario_ids=["TESTS_SMOKE"], poll_interval=2.0)
     async with watching(trigger) as watch:
-        await until(lambda: requests(dss).get("last_runs", 0) >= 1)
+        await until(lambda: requests(dss_emulator).get("last_runs", 0) >= 1)
         # Three runs of 20 ms each, all inside one 2 s interval.
         ids = [await arun_to_end(hook, "TESTS_SMOKE") for _ in range(3)]
         await until(lambda: len(watch.events) == 3, timeout=6)
     assert [e["run_id"] for e in watch.events] == ids
 
 
-async def test_outcomes_filter_and_every_scenario(dss: DSSEmulator, hook: DSSHook) -> None:
+async def test_outcomes_filter_and_every_scenario(dss_emulator: DSSEmulator, hook: DSSHook) -> None:
     default = watcher()  # every scenario, SUCCESS and WARNING
     failed = watcher(outcomes=["FAILED"])
     async with watching(default) as ok, watching(failed) as bad:
-        await polls(dss)
+        await polls(dss_emulator)
         warning = await arun_to_end(hook, "QUALITY_CHECKS")  # WARNING
         failure = await arun_to_end(hook, "NIGHTLY_EXPORT")  # FAILED
         success = await arun_to_end(hook, "TESTS_SMOKE")
         await until(lambda: len(ok.events) == 2 and len(bad.events) == 1)
-        await polls(dss)
+        await polls(dss_emulator)
     assert [(e["run_id"], e["outcome"]) for e in ok.events] == [(warning, "WARNING"), (success, "SUCCESS")]
     assert [(e["run_id"], e["outcome"]) for e in bad.events] == [(failure, "FAILED")]
 
 
-async def test_runs_started_by_a_ui_user_count(dss: DSSEmulator, hook: DSSHook) -> None:
+async def test_runs_started_by_a_ui_user_count(dss_emulator: DSSEmulator, hook: DSSHook) -> None:
     async with watching(watcher(scenario_ids=["TESTS_SMOKE"])) as watch:
-        await polls(dss)
-        fire_ = dss.run_as_user("DEMO", "TESTS_SMOKE", user="alice")
+        await polls(dss_emulator)
+        fire_ = dss_emulator.run_as_user("DEMO", "TESTS_SMOKE", user="alice")
         await until(lambda: watch.events)
     assert watch.events[0]["trigger_run_id"] == fire_["runId"]
 
@@ -217,12 +205,14 @@ async def test_runs_started_by_a_ui_user_count(dss: DSSEmulator, hook: DSSHook) 
 # --- the cursor ---------------------------------------------------------------------------------
 
 
-async def test_cursor_in_the_asset_state_store_survives_a_restart(dss: DSSEmulator, hook: DSSHook) -> None:
+async def test_cursor_in_the_asset_state_store_survives_a_restart(
+    dss_emulator: DSSEmulator, hook: DSSHook
+) -> None:
     store = FakeStateStore()
     first = watcher(scenario_ids=["TESTS_SMOKE"])
     first.asset_state_store = store
     async with watching(first) as watch:
-        await polls(dss)
+        await polls(dss_emulator)
         one = await arun_to_end(hook, "TESTS_SMOKE")
         await until(lambda: watch.events)
     assert [e["run_id"] for e in watch.events] == [one]
@@ -233,18 +223,20 @@ async def test_cursor_in_the_asset_state_store_survives_a_restart(dss: DSSEmulat
     second.asset_state_store = store
     async with watching(second) as watch:
         await until(lambda: len(watch.events) >= 12)
-        await polls(dss)
+        await polls(dss_emulator)
     assert [e["run_id"] for e in watch.events] == missed  # none replayed, none lost, in order
 
 
-async def test_without_a_state_store_a_restart_starts_afresh(dss: DSSEmulator, hook: DSSHook) -> None:
+async def test_without_a_state_store_a_restart_starts_afresh(
+    dss_emulator: DSSEmulator, hook: DSSHook
+) -> None:
     async with watching(watcher(scenario_ids=["TESTS_SMOKE"])) as watch:
-        await polls(dss)
+        await polls(dss_emulator)
         await arun_to_end(hook, "TESTS_SMOKE")
         await until(lambda: watch.events)
     await arun_to_end(hook, "TESTS_SMOKE")  # finishes while nobody watches: missed (Airflow < 3.3)
     async with watching(watcher(scenario_ids=["TESTS_SMOKE"])) as watch:
-        await polls(dss, 3)
+        await polls(dss_emulator, 3)
     assert watch.events == []
 
 
@@ -252,7 +244,7 @@ async def test_without_a_state_store_a_restart_starts_afresh(dss: DSSEmulator, h
 
 
 @pytest.mark.skipif(not compat.HAS_SHARED_TRIGGER_STREAMS, reason="shared trigger streams are Airflow 3.3")
-async def test_a_hundred_watchers_share_one_poll(dss: DSSEmulator, hook: DSSHook) -> None:
+async def test_a_hundred_watchers_share_one_poll(dss_emulator: DSSEmulator, hook: DSSHook) -> None:
     from airflow.triggers.shared_stream import SharedStreamManager
 
     manager = SharedStreamManager()
@@ -267,14 +259,16 @@ async def test_a_hundred_watchers_share_one_poll(dss: DSSEmulator, hook: DSSHook
         for i, t in enumerate(triggers)
     ]
     try:
-        await polls(dss)
-        before = requests(dss).get("last_runs", 0)
+        await polls(dss_emulator)
+        before = requests(dss_emulator).get("last_runs", 0)
         t0 = time.monotonic()
         await asyncio.sleep(INTERVAL * 5)
-        per_poll = (requests(dss).get("last_runs", 0) - before) / ((time.monotonic() - t0) / INTERVAL)
+        per_poll = (requests(dss_emulator).get("last_runs", 0) - before) / (
+            (time.monotonic() - t0) / INTERVAL
+        )
         run_id = await arun_to_end(hook, "TESTS_SMOKE")
         await until(lambda: all(w.events for w in watches))
-        await polls(dss)
+        await polls(dss_emulator)
     finally:
         for i, w in enumerate(watches):
             await manager.unsubscribe(i, key)
@@ -283,15 +277,15 @@ async def test_a_hundred_watchers_share_one_poll(dss: DSSEmulator, hook: DSSHook
     # Two watched scenarios (the union): about two requests per interval, not 150.
     assert 1.5 <= per_poll <= 2.5, per_poll
     assert all([e["run_id"] for e in w.events] == [run_id] for w in watches)
-    assert "list_scenarios" not in requests(dss)
+    assert "list_scenarios" not in requests(dss_emulator)
 
 
 # --- bad input ----------------------------------------------------------------------------------
 
 
-async def test_unknown_scenario_is_logged_and_backed_off(dss: DSSEmulator, hook: DSSHook) -> None:
+async def test_unknown_scenario_is_logged_and_backed_off(dss_emulator: DSSEmulator, hook: DSSHook) -> None:
     async with watching(watcher(scenario_ids=["NOPE", "TESTS_SMOKE"])) as watch:
-        await polls(dss, 6)
+        await polls(dss_emulator, 6)
         run_id = await arun_to_end(hook, "TESTS_SMOKE")
         await until(lambda: watch.events)
         errors = watch.errors()
@@ -303,9 +297,9 @@ async def test_unknown_scenario_is_logged_and_backed_off(dss: DSSEmulator, hook:
     assert len(errors) <= 4, errors
 
 
-async def test_scenario_deleted_while_watched(dss: DSSEmulator, hook: DSSHook) -> None:
+async def test_scenario_deleted_while_watched(dss_emulator: DSSEmulator, hook: DSSHook) -> None:
     async with watching(watcher(scenario_ids=["TESTS_SMOKE", "BUILD_SALES"])) as watch:
-        await polls(dss)
+        await polls(dss_emulator)
         assert watch.errors() == []
         await asyncio.to_thread(hook.get_scenario("DEMO", "TESTS_SMOKE").delete)
         await until(lambda: watch.errors())
@@ -325,13 +319,13 @@ async def test_scenario_deleted_while_watched(dss: DSSEmulator, hook: DSSHook) -
     ],
 )
 async def test_unreachable_project_is_logged_and_backed_off(
-    dss: DSSEmulator, monkeypatch: pytest.MonkeyPatch, setup: str, expected: str
+    dss_emulator: DSSEmulator, monkeypatch: pytest.MonkeyPatch, setup: str, expected: str
 ) -> None:
     kwargs: dict[str, Any] = {}
     if setup == "unknown_project":
         kwargs["project_key"] = "NOPE"
     elif setup == "bad_key":
-        conn = {"conn_type": "dataiku_dss", "host": dss.url, "password": "wrong-key"}
+        conn = {"conn_type": "dataiku_dss", "host": dss_emulator.url, "password": "wrong-key"}
         monkeypatch.setenv("AIRFLOW_CONN_DATAIKU_DSS_DEFAULT", json.dumps(conn))
     elif setup == "unknown_connection":
         kwargs["dss_conn_id"] = "no_such_connection"
@@ -346,7 +340,9 @@ async def test_unreachable_project_is_logged_and_backed_off(
     assert errors, watch.log.lines
     assert expected in errors[0], errors[0]
     assert "Cannot watch DSS project" in errors[0] and "Next attempt in" in errors[0]
-    assert "wrong-key" not in " ".join(watch.log.lines) and dss.api_key not in " ".join(watch.log.lines)
+    assert "wrong-key" not in " ".join(watch.log.lines) and dss_emulator.api_key not in " ".join(
+        watch.log.lines
+    )
     # 2.4 s of intervals of 0.3 s: 0, 0.3, 0.9, 2.1 with doubling backoff; never one per interval.
     assert len(errors) <= 4, errors
 
@@ -360,14 +356,14 @@ def test_backoff_is_bounded() -> None:
 
 @pytest.mark.parametrize("kind", ["status", "html", "non_json", "drop"])
 async def test_dss_failures_are_logged_then_the_watcher_recovers(
-    dss: DSSEmulator, hook: DSSHook, kind: str
+    dss_emulator: DSSEmulator, hook: DSSHook, kind: str
 ) -> None:
     async with watching(watcher(scenario_ids=["TESTS_SMOKE"])) as watch:
-        await polls(dss)
+        await polls(dss_emulator)
         rule = {"status": 500} if kind == "status" else {}
-        dss.faults.add(kind=kind, route="last_runs", **rule)
+        dss_emulator.faults.add(kind=kind, route="last_runs", **rule)
         await until(lambda: watch.errors(), timeout=5)
-        dss.faults.clear()
+        dss_emulator.faults.clear()
         run_id = await arun_to_end(hook, "TESTS_SMOKE")
         await until(lambda: watch.events, timeout=10)
         assert not watch.task.done()
@@ -381,16 +377,18 @@ async def test_dss_failures_are_logged_then_the_watcher_recovers(
     assert where in watch.errors()[0], watch.errors()[0]
 
 
-async def test_a_scenario_created_after_the_start_is_watched(dss: DSSEmulator, hook: DSSHook) -> None:
+async def test_a_scenario_created_after_the_start_is_watched(
+    dss_emulator: DSSEmulator, hook: DSSHook
+) -> None:
     """Watching every scenario: one created later sends its runs (they all finished after the start)."""
     async with watching(watcher()) as watch:
-        await polls(dss)
+        await polls(dss_emulator)
         definition = {"params": {"steps": [{"id": "s", "type": "custom_python", "params": {}}]}}
         created = await asyncio.to_thread(hook.create_scenario, "DEMO", "Fresh one", "step_based", definition)
-        await polls(dss)
+        await polls(dss_emulator)
         run_id = await arun_to_end(hook, created.id)
         await until(lambda: watch.events)
-        await polls(dss)
+        await polls(dss_emulator)
     assert [(e["scenario_id"], e["run_id"]) for e in watch.events] == [(created.id, run_id)]
 
 
@@ -403,13 +401,13 @@ class FakeAccessors:
 
 
 async def test_a_trigger_shared_by_two_assets_keeps_its_cursor_in_both(
-    dss: DSSEmulator, hook: DSSHook
+    dss_emulator: DSSEmulator, hook: DSSHook
 ) -> None:
     store = FakeAccessors()
     first = watcher(scenario_ids=["TESTS_SMOKE"])
     first.asset_state_store = store
     async with watching(first) as watch:
-        await polls(dss)
+        await polls(dss_emulator)
         await arun_to_end(hook, "TESTS_SMOKE")
         await until(lambda: watch.events)
     a, b = store._by_name["a"].values, store._by_name["b"].values
@@ -421,5 +419,5 @@ async def test_a_trigger_shared_by_two_assets_keeps_its_cursor_in_both(
     second.asset_state_store = store
     async with watching(second) as watch:
         await until(lambda: watch.events)
-        await polls(dss)
+        await polls(dss_emulator)
     assert [e["run_id"] for e in watch.events] == [later]

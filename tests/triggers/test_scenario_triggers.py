@@ -80,7 +80,7 @@ async def kill(trigger: Any, task: asyncio.Task[Any], *, user_action: bool) -> N
     [("BUILD_SALES", "SUCCESS", 3), ("QUALITY_CHECKS", "WARNING", 2), ("NIGHTLY_EXPORT", "FAILED", 2)],
 )
 async def test_run_trigger_reports_each_outcome(
-    dss: DSSEmulator, hook: DSSHook, scenario_id: str, outcome: str, steps: int
+    dss_emulator: DSSEmulator, hook: DSSHook, scenario_id: str, outcome: str, steps: int
 ) -> None:
     fire_ = fire(hook, scenario_id, {"day": "2024-01-02"})
     run_id = wait_run_id(hook, scenario_id, fire_)
@@ -98,7 +98,7 @@ async def test_run_trigger_reports_each_outcome(
     assert run["run_id"] == run_id and run["outcome"] == outcome
     assert run["trigger_params"] == {"day": "2024-01-02"}
     assert len(run["steps"]) == steps
-    assert run["url"].startswith(dss.url) and run["url"].endswith(run_id)
+    assert run["url"].startswith(dss_emulator.url) and run["url"].endswith(run_id)
     assert run["duration"] is not None and run["duration"] >= 0
     if outcome == "FAILED":
         assert event["first_error"]["step_id"] == "build_0_true_d_EXPORT_S3"
@@ -106,14 +106,14 @@ async def test_run_trigger_reports_each_outcome(
         assert "access denied" in event["message"]
     else:
         assert event["first_error"] is None
-    assert run_state(dss, scenario_id, run_id) == (True, outcome)
-    no_secret(dss, event, trigger.serialize())
+    assert run_state(dss_emulator, scenario_id, run_id) == (True, outcome)
+    no_secret(dss_emulator, event, trigger.serialize())
 
 
 async def test_run_trigger_reports_aborted_when_the_run_is_aborted_during_the_wait(
-    dss: DSSEmulator, hook: DSSHook
+    dss_emulator: DSSEmulator, hook: DSSHook
 ) -> None:
-    dss.speed = 5.0  # LONG_REFRESH: 12 s
+    dss_emulator.speed = 5.0  # LONG_REFRESH: 12 s
     fire_ = fire(hook, "LONG_REFRESH")
     run_id = wait_run_id(hook, "LONG_REFRESH", fire_)
     trigger = run_trigger(scenario_id="LONG_REFRESH", run_id=run_id)
@@ -131,7 +131,7 @@ async def test_run_trigger_reports_aborted_when_the_run_is_aborted_during_the_wa
 
 
 async def test_run_trigger_given_a_fire_resolves_it_then_waits_for_the_run(
-    dss: DSSEmulator, hook: DSSHook
+    dss_emulator: DSSEmulator, hook: DSSHook
 ) -> None:
     fire_ = fire(hook, "BUILD_SALES")
     trigger = run_trigger(
@@ -143,13 +143,15 @@ async def test_run_trigger_given_a_fire_resolves_it_then_waits_for_the_run(
     assert event["status"] == events.FINISHED and event["outcome"] == "SUCCESS"
     assert event["run_id"] == wait_run_id(hook, "BUILD_SALES", fire_)
     assert event["trigger_run_id"] == fire_["runId"]
-    assert counters(dss, "BUILD_SALES")["fires_accepted"] == 1
+    assert counters(dss_emulator, "BUILD_SALES")["fires_accepted"] == 1
 
 
 # --- fire trigger ------------------------------------------------------------------------------
 
 
-async def test_fire_trigger_reports_the_run_the_fire_started(dss: DSSEmulator, hook: DSSHook) -> None:
+async def test_fire_trigger_reports_the_run_the_fire_started(
+    dss_emulator: DSSEmulator, hook: DSSHook
+) -> None:
     fire_ = fire(hook, "LONG_REFRESH", {"x": 1})
     trigger = fire_trigger("LONG_REFRESH", fire_)
 
@@ -162,10 +164,10 @@ async def test_fire_trigger_reports_the_run_the_fire_started(dss: DSSEmulator, h
     assert event["run"]["trigger_run_id"] == fire_["runId"]
     assert event["run"]["trigger_params"] == {"x": 1}
     assert event["run"]["outcome"] is None  # just started
-    no_secret(dss, event)
+    no_secret(dss_emulator, event)
 
 
-async def test_a_cancelled_fire_gives_a_cancelled_event(dss: DSSEmulator, hook: DSSHook) -> None:
+async def test_a_cancelled_fire_gives_a_cancelled_event(dss_emulator: DSSEmulator, hook: DSSHook) -> None:
     # Two fires in a row: the first starts a run, the second comes due while it runs and is cancelled.
     first = fire(hook, "LONG_REFRESH")
     second = fire(hook, "LONG_REFRESH")
@@ -185,7 +187,7 @@ async def test_a_cancelled_fire_gives_a_cancelled_event(dss: DSSEmulator, hook: 
         assert event["fire"]["cancelled"] is True
         assert "cancelled" in event["message"]
     assert first_event["status"] == events.RUN_STARTED
-    assert counters(dss, "LONG_REFRESH")["fires_cancelled"] == 1
+    assert counters(dss_emulator, "LONG_REFRESH")["fires_cancelled"] == 1
     hook.abort_run("DEMO", "LONG_REFRESH", first_event["run_id"])
 
 
@@ -193,9 +195,9 @@ async def test_a_cancelled_fire_gives_a_cancelled_event(dss: DSSEmulator, hook: 
 
 
 async def test_deadline_gives_a_timeout_event_and_leaves_the_run_running(
-    dss: DSSEmulator, hook: DSSHook
+    dss_emulator: DSSEmulator, hook: DSSHook
 ) -> None:
-    dss.speed = 5.0
+    dss_emulator.speed = 5.0
     fire_ = fire(hook, "LONG_REFRESH")
     run_id = wait_run_id(hook, "LONG_REFRESH", fire_)
     end_time = time.time() + 0.3
@@ -209,17 +211,17 @@ async def test_deadline_gives_a_timeout_event_and_leaves_the_run_running(
     assert event["run_id"] == run_id and event["end_time"] == end_time
     assert event["run"]["run_id"] == run_id and event["run"]["outcome"] is None
     assert "did not abort" in event["message"]
-    assert run_state(dss, "LONG_REFRESH", run_id)[0] is False  # still running
-    assert counters(dss, "LONG_REFRESH")["runs_aborted"] == 0
+    assert run_state(dss_emulator, "LONG_REFRESH", run_id)[0] is False  # still running
+    assert counters(dss_emulator, "LONG_REFRESH")["runs_aborted"] == 0
     hook.abort_run("DEMO", "LONG_REFRESH", run_id)
 
 
 async def test_a_past_deadline_still_polls_once_so_a_finished_run_is_reported(
-    dss: DSSEmulator, hook: DSSHook
+    dss_emulator: DSSEmulator, hook: DSSHook
 ) -> None:
     fire_ = fire(hook, "BUILD_SALES")
     run_id = wait_run_id(hook, "BUILD_SALES", fire_)
-    while not run_state(dss, "BUILD_SALES", run_id)[0]:
+    while not run_state(dss_emulator, "BUILD_SALES", run_id)[0]:
         await asyncio.sleep(0.02)
 
     [event] = await collect(run_trigger(scenario_id="BUILD_SALES", run_id=run_id, end_time=time.time() - 5))
@@ -227,8 +229,10 @@ async def test_a_past_deadline_still_polls_once_so_a_finished_run_is_reported(
     assert event["status"] == events.FINISHED and event["outcome"] == "SUCCESS"
 
 
-async def test_fire_trigger_times_out_while_the_fire_is_pending(dss: DSSEmulator, hook: DSSHook) -> None:
-    dss.speed = 0.1  # the fire starts its run 3 s after the request
+async def test_fire_trigger_times_out_while_the_fire_is_pending(
+    dss_emulator: DSSEmulator, hook: DSSHook
+) -> None:
+    dss_emulator.speed = 0.1  # the fire starts its run 3 s after the request
     fire_ = fire(hook, "BUILD_SALES")
 
     [event] = await collect(fire_trigger("BUILD_SALES", fire_, end_time=time.time() + 0.2))
@@ -254,29 +258,29 @@ async def test_fire_trigger_times_out_while_the_fire_is_pending(dss: DSSEmulator
     ids=lambda r: f"{r['kind']}-{r.get('status', '')}",
 )
 async def test_transient_faults_do_not_end_the_wait(
-    dss: DSSEmulator, hook: DSSHook, rule: dict[str, Any]
+    dss_emulator: DSSEmulator, hook: DSSHook, rule: dict[str, Any]
 ) -> None:
     fire_ = fire(hook, "BUILD_SALES")
     run_id = wait_run_id(hook, "BUILD_SALES", fire_)
     # 5 faults: with one retry per request inside the hook, 2 polls in a row fail completely.
-    dss.faults.add({**rule, "route": "run_details", "count": 5})
+    dss_emulator.faults.add({**rule, "route": "run_details", "count": 5})
 
     [event] = await collect(run_trigger(scenario_id="BUILD_SALES", run_id=run_id, max_consecutive_failures=4))
 
     assert event["status"] == events.FINISHED and event["outcome"] == "SUCCESS"
-    assert dss.stats()["faults_total"] == 5
+    assert dss_emulator.stats()["faults_total"] == 5
 
 
 async def test_too_many_consecutive_failures_end_the_wait_with_an_error_event(
-    dss: DSSEmulator, hook: DSSHook
+    dss_emulator: DSSEmulator, hook: DSSHook
 ) -> None:
-    dss.speed = 5.0
+    dss_emulator.speed = 5.0
     fire_ = fire(hook, "LONG_REFRESH")
     run_id = wait_run_id(hook, "LONG_REFRESH", fire_)
     trigger = run_trigger(scenario_id="LONG_REFRESH", run_id=run_id, max_consecutive_failures=3)
     task = await start(trigger)
     await asyncio.sleep(0.05)  # at least one good poll
-    dss.faults.add(route="run_details", kind="status", status=503)
+    dss_emulator.faults.add(route="run_details", kind="status", status=503)
 
     payloads = await asyncio.wait_for(task, 10)
     await trigger.cleanup()
@@ -290,27 +294,28 @@ async def test_too_many_consecutive_failures_end_the_wait_with_an_error_event(
     assert "HTTP 503" in event["message"]
     assert f"run {run_id} still running" in event["message"]  # the last good DSS answer
     assert event["run"]["run_id"] == run_id
-    assert run_state(dss, "LONG_REFRESH", run_id)[0] is False  # not aborted
+    assert run_state(dss_emulator, "LONG_REFRESH", run_id)[0] is False  # not aborted
     # 3 failed polls, each one request plus one retry inside the hook.
-    assert dss.stats()["faults_total"] == 6
+    assert dss_emulator.stats()["faults_total"] == 6
 
 
-async def test_an_unknown_run_is_a_permanent_error_reported_at_once(dss: DSSEmulator) -> None:
+async def test_an_unknown_run_is_a_permanent_error_reported_at_once(dss_emulator: DSSEmulator) -> None:
     [event] = await collect(run_trigger(scenario_id="BUILD_SALES", run_id="2020-01-01-00-00-00-000"))
 
     assert event["status"] == events.ERROR
     assert event["error_class"] == "DSSNotFoundError" and event["http_status"] == 404
     assert "2020-01-01-00-00-00-000" in event["message"]
-    assert dss.stats()["requests"] == {"run_details": 1}  # no retry, no second poll
+    assert dss_emulator.stats()["requests"] == {"run_details": 1}  # no retry, no second poll
     assert isinstance(exception_from_event(event), DSSNotFoundError)
 
 
 async def test_a_bad_api_key_is_a_permanent_error_that_never_shows_the_key(
-    dss: DSSEmulator, monkeypatch: pytest.MonkeyPatch
+    dss_emulator: DSSEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     bad_key = "not-the-right-key-0123456789"
     monkeypatch.setenv(
-        "AIRFLOW_CONN_DSS_BAD", json.dumps({"conn_type": "dataiku_dss", "host": dss.url, "password": bad_key})
+        "AIRFLOW_CONN_DSS_BAD",
+        json.dumps({"conn_type": "dataiku_dss", "host": dss_emulator.url, "password": bad_key}),
     )
     trigger = run_trigger(scenario_id="BUILD_SALES", run_id="2020-01-01-00-00-00-000", dss_conn_id="dss_bad")
 
@@ -323,7 +328,7 @@ async def test_a_bad_api_key_is_a_permanent_error_that_never_shows_the_key(
     assert isinstance(exception_from_event(event), DSSAuthenticationError)
 
 
-async def test_a_missing_connection_is_an_error_event(dss: DSSEmulator) -> None:
+async def test_a_missing_connection_is_an_error_event(dss_emulator: DSSEmulator) -> None:
     [event] = await collect(
         fire_trigger("BUILD_SALES", {"trigger": {"id": "manual"}, "runId": "x"}, dss_conn_id="nope")
     )
@@ -334,7 +339,7 @@ async def test_a_missing_connection_is_an_error_event(dss: DSSEmulator) -> None:
 
 
 async def test_an_unexpected_exception_becomes_an_error_event_with_its_text(
-    dss: DSSEmulator, hook: DSSHook, monkeypatch: pytest.MonkeyPatch
+    dss_emulator: DSSEmulator, hook: DSSHook, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async def broken(self: Any, request: Any) -> Any:
         raise KeyError("scenarioRun is missing")
@@ -406,9 +411,9 @@ def test_serialize_round_trips_through_airflow_serde() -> None:
 
 
 async def test_a_restarted_trigger_resumes_the_same_wait_without_side_effects(
-    dss: DSSEmulator, hook: DSSHook
+    dss_emulator: DSSEmulator, hook: DSSHook
 ) -> None:
-    dss.speed = 20.0  # LONG_REFRESH: 3 s
+    dss_emulator.speed = 20.0  # LONG_REFRESH: 3 s
     fire_ = fire(hook, "LONG_REFRESH")
     first = run_trigger(
         scenario_id="LONG_REFRESH",
@@ -420,14 +425,14 @@ async def test_a_restarted_trigger_resumes_the_same_wait_without_side_effects(
     run_id = first._run_id
     # The triggerer stops (restart / redistribution): cancelled without on_kill, then cleanup.
     await kill(first, task, user_action=False)
-    assert run_state(dss, "LONG_REFRESH", run_id)[0] is False
+    assert run_state(dss_emulator, "LONG_REFRESH", run_id)[0] is False
 
     classpath, kwargs = first.serialize()
     second = import_string(classpath)(**deserialize(serialize(kwargs)))
     [event] = await collect(second, timeout=10)
 
     assert event["status"] == events.FINISHED and event["run_id"] == run_id
-    stats = counters(dss, "LONG_REFRESH")
+    stats = counters(dss_emulator, "LONG_REFRESH")
     assert stats["fires_accepted"] == 1 and stats["runs_started"] == 1
     assert stats["aborts_requested"] == 0 and stats["future_aborts_requested"] == 0
     assert stats["runs_by_outcome"] == {"SUCCESS": 1}
@@ -436,8 +441,10 @@ async def test_a_restarted_trigger_resumes_the_same_wait_without_side_effects(
 # --- on_kill and cleanup -----------------------------------------------------------------------
 
 
-async def test_on_kill_aborts_exactly_this_run_when_abort_on_kill(dss: DSSEmulator, hook: DSSHook) -> None:
-    dss.speed = 1.0  # PY_SCORING: 2 s
+async def test_on_kill_aborts_exactly_this_run_when_abort_on_kill(
+    dss_emulator: DSSEmulator, hook: DSSHook
+) -> None:
+    dss_emulator.speed = 1.0  # PY_SCORING: 2 s
     other_fire = fire(hook, "PY_SCORING")
     other_run = wait_run_id(hook, "PY_SCORING", other_fire)
     fire_ = fire(hook, "LONG_REFRESH")
@@ -447,18 +454,18 @@ async def test_on_kill_aborts_exactly_this_run_when_abort_on_kill(dss: DSSEmulat
 
     await kill(trigger, task, user_action=True)
 
-    assert run_state(dss, "LONG_REFRESH", run_id) == (True, "ABORTED")
-    assert run_state(dss, "PY_SCORING", other_run)[0] is False
-    stats = counters(dss, "LONG_REFRESH")
+    assert run_state(dss_emulator, "LONG_REFRESH", run_id) == (True, "ABORTED")
+    assert run_state(dss_emulator, "PY_SCORING", other_run)[0] is False
+    stats = counters(dss_emulator, "LONG_REFRESH")
     assert stats["future_aborts_requested"] == 1 and stats["aborts_requested"] == 0
-    assert counters(dss, "PY_SCORING")["runs_aborted"] == 0
+    assert counters(dss_emulator, "PY_SCORING")["runs_aborted"] == 0
     hook.abort_run("DEMO", "PY_SCORING", other_run)
 
 
 async def test_on_kill_resolves_the_fire_when_the_run_id_is_not_known_yet(
-    dss: DSSEmulator, hook: DSSHook
+    dss_emulator: DSSEmulator, hook: DSSHook
 ) -> None:
-    dss.speed = 10.0
+    dss_emulator.speed = 10.0
     fire_ = fire(hook, "LONG_REFRESH")
     # A trigger that never ran in this process (e.g. killed right after a triggerer restart).
     trigger = run_trigger(
@@ -473,11 +480,13 @@ async def test_on_kill_resolves_the_fire_when_the_run_id_is_not_known_yet(
 
     run_id = wait_run_id(hook, "LONG_REFRESH", fire_)
     assert trigger._run_id == run_id
-    assert run_state(dss, "LONG_REFRESH", run_id) == (True, "ABORTED")
+    assert run_state(dss_emulator, "LONG_REFRESH", run_id) == (True, "ABORTED")
 
 
-async def test_on_kill_leaves_the_run_alone_without_abort_on_kill(dss: DSSEmulator, hook: DSSHook) -> None:
-    dss.speed = 10.0
+async def test_on_kill_leaves_the_run_alone_without_abort_on_kill(
+    dss_emulator: DSSEmulator, hook: DSSHook
+) -> None:
+    dss_emulator.speed = 10.0
     fire_ = fire(hook, "LONG_REFRESH")
     run_id = wait_run_id(hook, "LONG_REFRESH", fire_)
     trigger = run_trigger(scenario_id="LONG_REFRESH", run_id=run_id)
@@ -485,13 +494,13 @@ async def test_on_kill_leaves_the_run_alone_without_abort_on_kill(dss: DSSEmulat
 
     await kill(trigger, task, user_action=True)
 
-    assert run_state(dss, "LONG_REFRESH", run_id)[0] is False
-    assert counters(dss, "LONG_REFRESH")["runs_aborted"] == 0
+    assert run_state(dss_emulator, "LONG_REFRESH", run_id)[0] is False
+    assert counters(dss_emulator, "LONG_REFRESH")["runs_aborted"] == 0
     hook.abort_run("DEMO", "LONG_REFRESH", run_id)
 
 
-async def test_cleanup_never_aborts_and_releases_the_client(dss: DSSEmulator, hook: DSSHook) -> None:
-    dss.speed = 10.0
+async def test_cleanup_never_aborts_and_releases_the_client(dss_emulator: DSSEmulator, hook: DSSHook) -> None:
+    dss_emulator.speed = 10.0
     fire_ = fire(hook, "LONG_REFRESH")
     run_id = wait_run_id(hook, "LONG_REFRESH", fire_)
     trigger = run_trigger(scenario_id="LONG_REFRESH", run_id=run_id, abort_on_kill=True)
@@ -502,13 +511,13 @@ async def test_cleanup_never_aborts_and_releases_the_client(dss: DSSEmulator, ho
 
     assert not dss_async.open_clients()
     assert trigger._hook is None
-    assert run_state(dss, "LONG_REFRESH", run_id)[0] is False
-    assert counters(dss, "LONG_REFRESH")["runs_aborted"] == 0
+    assert run_state(dss_emulator, "LONG_REFRESH", run_id)[0] is False
+    assert counters(dss_emulator, "LONG_REFRESH")["runs_aborted"] == 0
     hook.abort_run("DEMO", "LONG_REFRESH", run_id)
 
 
-async def test_triggers_of_one_connection_share_one_client(dss: DSSEmulator, hook: DSSHook) -> None:
-    dss.speed = 2.0  # both runs last long enough to be watched together
+async def test_triggers_of_one_connection_share_one_client(dss_emulator: DSSEmulator, hook: DSSHook) -> None:
+    dss_emulator.speed = 2.0  # both runs last long enough to be watched together
     runs = {s: wait_run_id(hook, s, fire(hook, s)) for s in ("LONG_REFRESH", "PY_SCORING")}
     first = run_trigger(scenario_id="LONG_REFRESH", run_id=runs["LONG_REFRESH"])
     second = run_trigger(scenario_id="PY_SCORING", run_id=runs["PY_SCORING"])
