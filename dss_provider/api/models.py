@@ -66,6 +66,18 @@ def run_duration(run: dict[str, Any], now: datetime | None = None) -> float | No
     return max(0.0, (end - start).total_seconds())
 
 
+def expected_duration(runs: list[dict[str, Any]], limit: int = 5) -> float | None:
+    """Mean duration of the newest ``limit`` finished runs that ended SUCCESS or WARNING (newest first)."""
+    finished = [r for r in runs if isinstance(r, dict) and run_is_finished(r)][:limit]
+    good = [
+        d
+        for r in finished
+        if (r.get("result") or {}).get("outcome") in (RunOutcome.SUCCESS.value, RunOutcome.WARNING.value)
+        if (d := run_duration(r)) is not None
+    ]
+    return sum(good) / len(good) if good else None
+
+
 def step_id(step_run: dict[str, Any]) -> str | None:
     step = step_run.get("step") or {}
     target = (step_run.get("result") or {}).get("target") or {}

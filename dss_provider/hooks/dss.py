@@ -245,13 +245,20 @@ class DSSHook(BaseHook):
     # --- run control used by operators ---------------------------------------------------------
 
     def fire_scenario(
-        self, project_key: str, scenario_id: str, params: dict[str, Any] | None = None
+        self,
+        project_key: str,
+        scenario_id: str,
+        params: dict[str, Any] | None = None,
+        *,
+        recent_runs: list[dict[str, Any]] | None = None,
     ) -> DSSTriggerFire:
         """Request one run: exactly one fire, even when the answer to the request is lost.
 
         If the run request fails in a way that DSS may have processed it (connection reset after
         sending, 500/502/504, cut answer), the hook looks for a run with the same trigger params
         fired since the request, for up to ``FIRE_RECONCILE_SECONDS``, before firing again.
+        ``recent_runs``: the scenario's newest runs as the caller just read them (``get_recent_runs``),
+        to save that request; runs listed there are never taken for the run a lost request started.
         """
         from dss_provider.scenario import DSSTriggerFire
 
@@ -259,7 +266,11 @@ class DSSHook(BaseHook):
         body = request.body
         # Runs that exist before the request are never taken for the run a lost request started
         # (an identical fire a moment ago would otherwise match by params and time).
-        known = self._known_run_ids(project_key, scenario_id)
+        known = (
+            self._known_run_ids(project_key, scenario_id)
+            if recent_runs is None
+            else frozenset(str(r["runId"]) for r in recent_runs if r.get("runId"))
+        )
         last_error: DSSError | None = None
         for _attempt in range(self.config.retries + 1):
             since_ms = int(time.time() * 1000) - FIRE_CLOCK_SKEW_MS
@@ -344,16 +355,17 @@ class DSSHook(BaseHook):
 
     def get_expected_duration(self, project_key: str, scenario_id: str, limit: int = 5) -> float | None:
         """Mean duration of the last successful (SUCCESS/WARNING) runs, for adaptive polling."""
-        from dss_provider.api.models import run_duration
+        from dss_provider.api.models import expected_duration
 
         runs = self.execute(endpoints.get_last_runs(project_key, scenario_id, limit, only_finished_runs=True))
-        good = [
-            d
-            for r in runs
-            if (r.get("result") or {}).get("outcome") in ("SUCCESS", "WARNING")
-            if (d := run_duration(r)) is not None
-        ]
-        return sum(good) / len(good) if good else None
+        return expected_duration(list(runs or []), limit)
+
+    def get_recent_runs(self, project_key: str, scenario_id: str, limit: int = 10) -> list[dict[str, Any]]:
+        """The scenario's newest runs, running ones included (DSS JSON, newest first)."""
+        runs = self.execute(
+            endpoints.get_last_runs(project_key, scenario_id, limit, only_finished_runs=False)
+        )
+        return [r for r in runs or [] if isinstance(r, dict)]
 
 
 def _mask(secret: str) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from dss_provider.api.models import run_is_finished, summarize_run
+from dss_provider.api.models import expected_duration, run_is_finished, summarize_run
 from dss_provider.api.polling import PollSchedule
 from dss_provider.api.verdict import Verdict, judge_details
 from dss_provider.compat import Context
@@ -17,6 +17,8 @@ from dss_provider.operators._base import _DSSScenarioOperator
 from dss_provider.operators._outcome import check_outcome
 from dss_provider.operators.task_output import push_xcom
 
+#: ``_expected`` before the expected duration was looked up.
+_UNKNOWN = object()
 #: The choices of ``if_already_running``.
 IF_ALREADY_RUNNING = ("wait", "fail", "attach")
 #: Fires cancelled in a row (the scenario kept being busy) before ``if_already_running`` gives up.
@@ -42,6 +44,8 @@ class _DSSRunScenarioBase(_DSSScenarioOperator):
     _active: dict[str, Any] | None
     _deadline: float | None
     _cancelled_fires: int
+    #: The expected duration once known (``_UNKNOWN`` before it was looked up).
+    _expected: object = _UNKNOWN
 
     def submit_job(self, context: Context) -> dict[str, Any]:
         raise NotImplementedError
@@ -226,11 +230,25 @@ class _DSSRunScenarioBase(_DSSScenarioOperator):
         return min(limits) if limits else None
 
     def _expected_duration(self) -> float | None:
+        """The scenario's recent mean run time (from the runs read before firing, else asked once)."""
+        if self._expected is _UNKNOWN:
+            try:
+                self._expected = self.hook.get_expected_duration(self.project_key, self.scenario_id)
+            except DSSError as err:
+                self.log.debug("No expected duration for %s: %s", self._target().describe(), err)
+                self._expected = None
+        return self._expected  # type: ignore[return-value]
+
+    def _recent_runs(self) -> list[dict[str, Any]] | None:
+        """The scenario's newest runs before firing (best effort: None when DSS cannot list them);
+        they also give the expected duration, so one request serves both."""
         try:
-            return self.hook.get_expected_duration(self.project_key, self.scenario_id)
+            runs = self.hook.get_recent_runs(self.project_key, self.scenario_id)
         except DSSError as err:
-            self.log.debug("No expected duration for %s: %s", self._target().describe(), err)
+            self.log.debug("Could not list the runs of %s before firing: %s", self._target().describe(), err)
             return None
+        self._expected = expected_duration(runs)
+        return runs
 
     @staticmethod
     def _state(

@@ -37,7 +37,7 @@ from dss_provider.hooks.connection import DEFAULT_CONN_ID
 from dss_provider.hooks.dss import DSSHook
 from dss_provider.links.scenario import DSSScenarioRunLink
 from dss_provider.operators._base import _default_deferrable
-from dss_provider.operators._run_base import IF_ALREADY_RUNNING, _DSSRunScenarioBase
+from dss_provider.operators._run_base import _UNKNOWN, IF_ALREADY_RUNNING, _DSSRunScenarioBase
 from dss_provider.operators.abort import DSSAbortScenarioOperator
 from dss_provider.operators.progress import StepProgress
 from dss_provider.operators.run_log_report import (
@@ -141,6 +141,7 @@ class DSSRunScenarioOperator(ResumableJobMixin, _DSSRunScenarioBase):
         self._check_rendered()
         self._deadline = self._make_deadline()
         self._result = None
+        self._expected = _UNKNOWN
         note_durable_unavailable(self.log, self.durable)
         return self.execute_resumable(context)
 
@@ -233,7 +234,10 @@ class DSSRunScenarioOperator(ResumableJobMixin, _DSSRunScenarioBase):
 
     def submit_job(self, context: Context) -> dict[str, Any]:
         """Fire the scenario once; remember the fire before anything else can fail."""
-        fire = self.hook.fire_scenario(self.project_key, self.scenario_id, self.trigger_params).get_raw()
+        recent = self._recent_runs()
+        fire = self.hook.fire_scenario(
+            self.project_key, self.scenario_id, self.trigger_params, recent_runs=recent
+        ).get_raw()
         state = self._state((fire.get("trigger") or {}).get("id"), fire.get("runId"))
         self.log.info(
             "Fired DSS %s (trigger fire %s/%s) with trigger params %s",
