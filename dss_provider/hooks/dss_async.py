@@ -24,7 +24,7 @@ from yarl import URL
 from dss_provider.api import procedures
 from dss_provider.api.endpoints import ApiRequest
 from dss_provider.api.errors import decode_json, error_for_status, parse_retry_after
-from dss_provider.api.retry import describe_exception, retrying_rule, transport_error
+from dss_provider.api.retry import describe_exception, retrying_rule, should_retry, transport_error
 from dss_provider.exceptions import DSSConfigurationError, DSSError
 from dss_provider.hooks.connection import (
     DEFAULT_CONN_ID,
@@ -50,7 +50,7 @@ _JSON_HEADERS = {"Content-Type": "application/json"}
 class _Shared:
     """One connection's aiohttp session on one event loop, and how many hooks use it."""
 
-    __slots__ = ("config", "origin", "prefix", "proxy", "proxy_auth", "session", "users")
+    __slots__ = ("config", "origin", "prefix", "proxy", "proxy_auth", "session", "slots", "users")
 
     def __init__(self, config: DSSConnectionConfig, session: aiohttp.ClientSession) -> None:
         self.config = config
@@ -61,6 +61,9 @@ class _Shared:
         self.prefix = parts.path.rstrip("/")
         self.proxy, self.proxy_auth = _env_proxy(config.api_root)
         self.users = 0
+        #: Requests in flight, at most the pool size. Waiting here holds a future; waiting in the
+        #: connector would hold a whole built request (headers, timers) per queued poll.
+        self.slots = asyncio.Semaphore(MAX_CONNECTIONS)
 
     @property
     def client(self) -> _Shared:
@@ -197,9 +200,24 @@ class DSSAsyncHook:
         accepts, waiting :func:`~dss_provider.api.retry.backoff_delay` (at least ``Retry-After``).
         """
         shared = self._shared or await self.acquire()
-        retries = self._retries if self._retries is not None else shared.config.retries
+        try:
+            return await self._send_once(shared, request)
+        except Exception as err:
+            retries = self._retries if self._retries is not None else shared.config.retries
+            if retries < 1 or not should_retry(request, err):
+                raise
+            failed = [err]
+        # Only after a retryable failure: tenacity, handed that failure as its first attempt, so the
+        # attempts, waits and log lines are those of DSSHook.execute. (The success path, every poll of
+        # thousands of waits, skips building a retrying loop that would never loop.)
+
+        async def attempt() -> Any:
+            if failed:
+                raise failed.pop()
+            return await self._send_once(shared, request)
+
         retrying = tenacity.AsyncRetrying(sleep=asyncio.sleep, **retrying_rule(request, retries, log))
-        return await retrying(self._send_once, shared, request)
+        return await retrying(attempt)
 
     async def _send_once(self, shared: _Shared, request: ApiRequest) -> Any:
         target = shared.origin + quote(shared.prefix + request.path, safe=_PATH_SAFE)
@@ -207,14 +225,17 @@ class DSSAsyncHook:
             target += "?" + urlencode(request.query)
         body = request.body_bytes()
         try:
-            async with shared.session.request(
-                request.method,
-                URL(target, encoded=True),
-                data=body,
-                headers=_JSON_HEADERS if body is not None else None,
-                proxy=shared.proxy,
-                proxy_auth=shared.proxy_auth,
-            ) as response:
+            async with (
+                shared.slots,
+                shared.session.request(
+                    request.method,
+                    URL(target, encoded=True),
+                    data=body,
+                    headers=_JSON_HEADERS if body is not None else None,
+                    proxy=shared.proxy,
+                    proxy_auth=shared.proxy_auth,
+                ) as response,
+            ):
                 status = response.status
                 content = await response.read()
                 headers = response.headers
