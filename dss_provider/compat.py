@@ -109,17 +109,21 @@ _LAZY: dict[str, tuple[str, str]] = {
 
 
 def _has_trigger_on_kill() -> bool:
-    """``async BaseTrigger.on_kill()`` (Airflow 3.3): the triggerer calls it when a user marks a
-    deferred task failed or success, or clears it."""
+    """Whether ``BaseTrigger`` has ``async on_kill()`` (Airflow 3.3).
+
+    The triggerer calls it when a user marks a deferred task failed or success, or clears it.
+    """
     from airflow.triggers.base import BaseTrigger
 
     return callable(getattr(BaseTrigger, "on_kill", None))
 
 
 def _reads_declarative_conn_fields() -> bool:
-    """Whether the providers manager builds the connection form from the declarative ``conn-fields``
-    and ``ui-field-behaviour`` of the provider info (Airflow 3.2); before, only from the hook's
-    ``get_connection_form_widgets()`` and ``get_ui_field_behaviour()``."""
+    """Whether the providers manager reads the declarative connection form (Airflow 3.2).
+
+    From 3.2 it builds the form from the ``conn-fields`` and ``ui-field-behaviour`` of the provider
+    info; before, only from the hook's ``get_connection_form_widgets()`` and ``get_ui_field_behaviour()``.
+    """
     import importlib.util
 
     spec = importlib.util.find_spec("airflow.providers_manager")
@@ -130,8 +134,10 @@ def _reads_declarative_conn_fields() -> bool:
 
 
 def _has_shared_trigger_streams() -> bool:
-    """Triggers that share one poll loop (``airflow.triggers.shared_stream``, Airflow 3.3), used by
-    event-driven scheduling (``AssetWatcher``) with many watchers."""
+    """Whether triggers can share one poll loop (``airflow.triggers.shared_stream``, Airflow 3.3).
+
+    Event-driven scheduling (``AssetWatcher``) with many watchers uses it.
+    """
     import importlib.util
 
     return importlib.util.find_spec("airflow.triggers.shared_stream") is not None
@@ -172,8 +178,11 @@ async def amask_secret(secret: str) -> None:
 
 
 def durable_kwargs(durable: bool) -> dict[str, bool]:
-    """``durable=`` for ``ResumableJobMixin`` where it acts (3.3). Below, common-compat's stand-in would
-    warn at every DAG parse; :func:`note_durable_unavailable` says it once per try in the task log."""
+    """``durable=`` for ``ResumableJobMixin`` where it acts (3.3), else nothing.
+
+    Below 3.3, common-compat's stand-in would warn at every DAG parse; :func:`note_durable_unavailable`
+    says it once per try in the task log instead.
+    """
     return {"durable": durable} if HAS_TASK_STATE_STORE else {}
 
 

@@ -27,6 +27,7 @@ class DSSTarget:
     extra: tuple[tuple[str, str], ...] = field(default=())
 
     def describe(self) -> str:
+        """What was asked, in words: ``project K, scenario S, run R``."""
         parts = []
         if self.project_key:
             parts.append(f"project {self.project_key}")

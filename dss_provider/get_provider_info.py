@@ -8,6 +8,7 @@ from dss_provider import __version__
 
 
 def get_provider_info() -> dict[str, Any]:
+    """The provider's metadata for Airflow's ProvidersManager (``apache_airflow_provider`` entry point)."""
     integration = "Dataiku DSS"
     return {
         "package-name": "airflow-provider-dataiku",

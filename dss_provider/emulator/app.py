@@ -68,6 +68,8 @@ _BASE_HEADERS = {"DSS-Version": DSS_VERSION, "DSS-API-Version": DSS_API_VERSION}
 
 
 class MethodNotAllowed(EmulatorError):
+    """HTTP 405: the route exists, not with this method."""
+
     status = 405
     error_type = "com.dataiku.dip.exceptions.MethodNotAllowedException"
     code = "ERR_METHOD_NOT_ALLOWED"
@@ -104,31 +106,24 @@ class Router:
             entries.sort(key=lambda e: e[0])
 
     def resolve(self, method: str, path: str) -> tuple[str, Handler, dict[str, str]]:
-        rest = None
+        """The route of ``method path``: its name, handler and path parameters (404/405 if none)."""
         path = "/" + path.lstrip("/")
-        for prefix in PREFIXES:
-            if path == prefix or path.startswith(prefix + "/"):
-                rest = path[len(prefix) :].strip("/")
-                break
+        rest = _api_path(path)
         if rest is None:
             raise NotFound(f"No such endpoint: {path[:100]}", "The DSS public API lives under /public/api/")
         segments = rest.split("/") if rest else []
         allowed = False
         for _, pattern, methods in self._by_len.get(len(segments), []):
-            params: dict[str, str] = {}
-            for pat, seg in zip(pattern, segments, strict=True):
-                if pat.startswith("{"):
-                    params[pat[1:-1]] = seg
-                elif pat != seg:
-                    break
-            else:
-                if method not in methods and not (method == "HEAD" and "GET" in methods):
-                    allowed = True
-                    continue
-                for name, value in params.items():
-                    validate_id(value, _PARAM_WHAT.get(name, "id"))
-                route_name, handler = methods.get(method) or methods["GET"]
-                return route_name, handler, params
+            params = _match(pattern, segments)
+            if params is None:
+                continue
+            if method not in methods and not (method == "HEAD" and "GET" in methods):
+                allowed = True
+                continue
+            for name, value in params.items():
+                validate_id(value, _PARAM_WHAT.get(name, "id"))
+            route_name, handler = methods.get(method) or methods["GET"]
+            return route_name, handler, params
         if allowed:
             raise MethodNotAllowed(
                 f"Method {method} not allowed", f"{method} is not supported on {path[:100]}"
@@ -137,6 +132,25 @@ class Router:
             if seg in ("", ".", "..") or ".." in seg:
                 raise BadRequest("Illegal path", "Empty, '.' or '..' path segments are not allowed")
         raise NotFound(f"No such endpoint: {path[:100]}")
+
+
+def _api_path(path: str) -> str | None:
+    """The path below the public API's prefix (``None`` if it is not under one)."""
+    for prefix in PREFIXES:
+        if path == prefix or path.startswith(prefix + "/"):
+            return path[len(prefix) :].strip("/")
+    return None
+
+
+def _match(pattern: tuple[str, ...], segments: list[str]) -> dict[str, str] | None:
+    """The path parameters if ``segments`` match the route ``pattern`` (``{name}`` matches any)."""
+    params: dict[str, str] = {}
+    for pat, seg in zip(pattern, segments, strict=True):
+        if pat.startswith("{"):
+            params[pat[1:-1]] = seg
+        elif pat != seg:
+            return None
+    return params
 
 
 def _tokens(headers: Headers) -> list[str]:
@@ -230,6 +244,7 @@ class EmulatorApp:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The ASGI entry point: lifespan events, then one HTTP request."""
         if scope["type"] == "lifespan":
             while True:
                 message = await receive()
@@ -310,51 +325,74 @@ class EmulatorApp:
             body = json.loads(raw) if raw.strip() else None
         except ValueError:
             raise BadRequest("Malformed JSON body") from None
-        if sub == "stats" and method == "GET":
-            return self.stats()
-        if sub == "reset" and method == "POST":
-            self.on_reset(body.get("seed") if isinstance(body, dict) else None)
-            return {"msg": "reset"}
-        if sub == "speed" and method == "POST":
-            speed = body.get("speed") if isinstance(body, dict) else None
-            if isinstance(speed, bool) or not isinstance(speed, (int, float)) or speed <= 0:
-                raise BadRequest("'speed' must be a number > 0")
-            with self.engine.lock:
-                self.engine.speed = float(speed)
-            return {"speed": self.engine.speed}
-        if sub == "time-triggers" and method in ("GET", "POST"):
-            if method == "POST":
-                enabled = body.get("enabled") if isinstance(body, dict) else None
-                if not isinstance(enabled, bool):
-                    raise BadRequest("'enabled' must be true or false")
-                self.engine.time_triggers = enabled
-            return {"enabled": self.engine.time_triggers}
-        if sub == "ui-run" and method == "POST":
-            if not isinstance(body, dict):
-                raise BadRequest("The body must be an object with project_key, scenario_id and user")
-            project_key, scenario_id = body.get("project_key"), body.get("scenario_id")
-            user, params = body.get("user", "ui_user"), body.get("params") or {}
-            if not (isinstance(project_key, str) and isinstance(scenario_id, str) and isinstance(user, str)):
-                raise BadRequest("project_key, scenario_id and user must be strings")
-            if not isinstance(params, dict):
-                raise BadRequest("'params' must be an object")
-            with self.engine.lock:
-                return render_fire(self.engine.fire_as_user(project_key, scenario_id, user, params))
-        if sub == "faults":
-            if method == "GET":
-                return [r.to_dict() for r in self.faults.rules()]
-            if method == "DELETE":
-                self.faults.clear()
-                return {"msg": "faults cleared"}
-            if method == "POST":
-                rules = body if isinstance(body, list) else [body]
-                try:
-                    parsed = [FaultRule.from_dict(r) for r in rules]
-                except FaultRuleError as exc:
-                    raise BadRequest("Invalid fault rule", str(exc)) from None
-                return [self.faults.add(r).to_dict() for r in parsed]
         if sub.startswith("faults/") and method == "DELETE":
             if not self.faults.remove(sub[len("faults/") :]):
                 raise NotFound("No such fault rule")
             return {"msg": "fault removed"}
-        raise NotFound(f"No such admin endpoint: {method} {ADMIN_PREFIX}/{sub[:60]}")
+        route = _ADMIN_ROUTES.get((method, sub))
+        if route is None:
+            raise NotFound(f"No such admin endpoint: {method} {ADMIN_PREFIX}/{sub[:60]}")
+        return route(self, body)
+
+    def _admin_reset(self, body: Any) -> Any:
+        self.on_reset(body.get("seed") if isinstance(body, dict) else None)
+        return {"msg": "reset"}
+
+    def _admin_speed(self, body: Any) -> Any:
+        speed = body.get("speed") if isinstance(body, dict) else None
+        if isinstance(speed, bool) or not isinstance(speed, (int, float)) or speed <= 0:
+            raise BadRequest("'speed' must be a number > 0")
+        with self.engine.lock:
+            self.engine.speed = float(speed)
+        return {"speed": self.engine.speed}
+
+    def _admin_time_triggers(self, body: Any) -> Any:
+        return {"enabled": self.engine.time_triggers}
+
+    def _admin_set_time_triggers(self, body: Any) -> Any:
+        enabled = body.get("enabled") if isinstance(body, dict) else None
+        if not isinstance(enabled, bool):
+            raise BadRequest("'enabled' must be true or false")
+        self.engine.time_triggers = enabled
+        return {"enabled": self.engine.time_triggers}
+
+    def _admin_ui_run(self, body: Any) -> Any:
+        if not isinstance(body, dict):
+            raise BadRequest("The body must be an object with project_key, scenario_id and user")
+        project_key, scenario_id = body.get("project_key"), body.get("scenario_id")
+        user, params = body.get("user", "ui_user"), body.get("params") or {}
+        if not (isinstance(project_key, str) and isinstance(scenario_id, str) and isinstance(user, str)):
+            raise BadRequest("project_key, scenario_id and user must be strings")
+        if not isinstance(params, dict):
+            raise BadRequest("'params' must be an object")
+        with self.engine.lock:
+            return render_fire(self.engine.fire_as_user(project_key, scenario_id, user, params))
+
+    def _admin_faults(self, body: Any) -> Any:
+        return [r.to_dict() for r in self.faults.rules()]
+
+    def _admin_clear_faults(self, body: Any) -> Any:
+        self.faults.clear()
+        return {"msg": "faults cleared"}
+
+    def _admin_add_faults(self, body: Any) -> Any:
+        rules = body if isinstance(body, list) else [body]
+        try:
+            parsed = [FaultRule.from_dict(r) for r in rules]
+        except FaultRuleError as exc:
+            raise BadRequest("Invalid fault rule", str(exc)) from None
+        return [self.faults.add(r).to_dict() for r in parsed]
+
+
+#: ``(method, sub-path)`` -> the admin route's handler (``/__emulator__/<sub-path>``).
+_ADMIN_ROUTES: dict[tuple[str, str], Callable[[EmulatorApp, Any], Any]] = {
+    ("GET", "stats"): lambda app, body: app.stats(),
+    ("POST", "reset"): EmulatorApp._admin_reset,
+    ("POST", "speed"): EmulatorApp._admin_speed,
+    ("GET", "time-triggers"): EmulatorApp._admin_time_triggers,
+    ("POST", "time-triggers"): EmulatorApp._admin_set_time_triggers,
+    ("POST", "ui-run"): EmulatorApp._admin_ui_run,
+    ("GET", "faults"): EmulatorApp._admin_faults,
+    ("DELETE", "faults"): EmulatorApp._admin_clear_faults,
+    ("POST", "faults"): EmulatorApp._admin_add_faults,
+}

@@ -33,6 +33,7 @@ class Catalog:
 
     # -- auth ----------------------------------------------------------------------------------
     def add_key(self, key: ApiKey) -> None:
+        """Accept this API key."""
         self.api_keys[key.key] = key
 
     def authenticate(self, tokens: list[str]) -> ApiKey:
@@ -48,6 +49,7 @@ class Catalog:
 
     # -- lookups -------------------------------------------------------------------------------
     def project(self, key: ApiKey, project_key: str) -> Project:
+        """The project ``project_key`` as ``key`` may see it (403 if not allowed, 404 if unknown)."""
         validate_id(project_key, "project key")
         if not key.can_access(project_key):
             raise Forbidden(
@@ -60,6 +62,7 @@ class Catalog:
         return project
 
     def scenario(self, key: ApiKey, project_key: str, scenario_id: str) -> Scenario:
+        """The scenario ``project_key.scenario_id`` as ``key`` may see it (403/404 otherwise)."""
         project = self.project(key, project_key)
         validate_id(scenario_id, "scenario id")
         sc = project.scenarios.get(scenario_id)
@@ -68,6 +71,7 @@ class Catalog:
         return sc
 
     def all_scenarios(self, key: ApiKey | None = None) -> list[Scenario]:
+        """Every scenario of every project ``key`` may access (all of them without a key)."""
         return [
             sc
             for p in self.projects.values()
@@ -122,6 +126,7 @@ class Catalog:
         return sc
 
     def save_settings(self, sc: Scenario, body: Any, now_ms: int, user: str = "admin") -> JsonDict:
+        """Replace a scenario's settings with ``body`` (400 if not an object); DSS's answer."""
         if not isinstance(body, dict):
             raise BadRequest("Scenario settings must be a JSON object")
         old_tag = sc.settings.get("versionTag", {})
@@ -150,6 +155,7 @@ class Catalog:
         return {"msg": f"Scenario {sc.full_id} updated"}
 
     def save_payload(self, sc: Scenario, body: Any) -> JsonDict:
+        """Replace a scenario's script payload with ``body`` (400 if malformed); DSS's answer."""
         if not isinstance(body, dict) or not isinstance(body.get("script", ""), str):
             raise BadRequest("Payload must be a JSON object with a string 'script'")
         sc.payload = {"script": body.get("script", ""), "extension": str(body.get("extension", "py"))}
@@ -157,11 +163,13 @@ class Catalog:
 
     # -- discussions ---------------------------------------------------------------------------
     def list_discussions(self, sc: Scenario) -> list[JsonDict]:
+        """The scenario's discussions, without their replies."""
         return [
             {k: copy.deepcopy(v) for k, v in d.items() if k != "replies"} for d in sc.discussions.values()
         ]
 
     def discussion(self, sc: Scenario, discussion_id: str) -> JsonDict:
+        """The discussion ``discussion_id`` of the scenario (404 if unknown)."""
         validate_id(discussion_id, "discussion id")
         d = sc.discussions.get(discussion_id)
         if d is None:
@@ -169,6 +177,7 @@ class Catalog:
         return d
 
     def create_discussion(self, sc: Scenario, body: Any, user: str, now_ms: int) -> JsonDict:
+        """Open a discussion on the scenario (topic and optional first reply from ``body``)."""
         if not isinstance(body, dict) or not isinstance(body.get("topic", ""), str):
             raise BadRequest("Discussion body must be an object with a string 'topic'")
         reply = body.get("reply", "")
@@ -195,6 +204,7 @@ class Catalog:
         return d
 
     def save_discussion(self, d: JsonDict, body: Any) -> JsonDict:
+        """Update a discussion's metadata from ``body`` (its id, replies and object stay)."""
         if not isinstance(body, dict):
             raise BadRequest("Discussion metadata must be a JSON object")
         for k, v in body.items():
@@ -203,6 +213,7 @@ class Catalog:
         return d
 
     def add_reply(self, d: JsonDict, body: Any, user: str, now_ms: int) -> JsonDict:
+        """Add ``body["reply"]`` to a discussion as ``user``."""
         if not isinstance(body, dict) or not isinstance(body.get("reply"), str):
             raise BadRequest("Reply body must be an object with a string 'reply'")
         self._add_reply(d, body["reply"], user, now_ms)

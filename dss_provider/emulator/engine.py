@@ -87,6 +87,7 @@ def format_id(ms: int) -> str:
 
 
 def to_ms(t: float) -> int:
+    """Epoch seconds to epoch milliseconds."""
     return round(t * 1000)
 
 
@@ -97,9 +98,11 @@ class ManualClock:
         self.t = float(t)
 
     def __call__(self) -> float:
+        """The current time (epoch seconds)."""
         return self.t
 
     def tick(self, seconds: float) -> None:
+        """Move the clock forward by ``seconds``."""
         self.t += seconds
 
 
@@ -140,6 +143,7 @@ class Engine:
 
     # -- housekeeping --------------------------------------------------------------------------
     def now(self) -> float:
+        """The engine's current time (epoch seconds)."""
         return float(self.clock())
 
     def replace_catalog(self, catalog: Catalog) -> None:
@@ -154,6 +158,7 @@ class Engine:
                 self.time_triggers_since = self.now()
 
     def counters_for(self, sc: Scenario) -> ScenarioCounters:
+        """The counters of a scenario (created at first use)."""
         c = self.counters.get(sc.full_id)
         if c is None:
             c = self.counters[sc.full_id] = ScenarioCounters()
@@ -186,6 +191,7 @@ class Engine:
         return sc
 
     def run(self, sc: Scenario, run_id: str) -> Run:
+        """The run ``run_id`` of a scenario (404 if unknown)."""
         validate_id(run_id, "run id")
         run = sc.runs.get(run_id)
         if run is None:
@@ -193,6 +199,7 @@ class Engine:
         return run
 
     def fire_of(self, sc: Scenario, trigger_id: str, trigger_run_id: str) -> Fire:
+        """The trigger fire ``trigger_id/trigger_run_id`` of a scenario (404 if unknown)."""
         validate_id(trigger_id, "trigger id")
         validate_id(trigger_run_id, "trigger run id")
         fire = sc.fires.get(trigger_run_id)
@@ -230,6 +237,7 @@ class Engine:
         self._update_active(sc)
 
     def advance_all(self, now: float | None = None) -> None:
+        """Advance every active scenario (every scenario with time triggers) to ``now``."""
         now = self.now() if now is None else now
         scenarios = self.catalog.all_scenarios() if self.time_triggers else list(self.active.values())
         for sc in scenarios:
@@ -504,6 +512,7 @@ class Engine:
         self._finish(sc, run)
 
     def delete_scenario(self, key: ApiKey, project_key: str, scenario_id: str) -> None:
+        """Delete a scenario, aborting its current run and dropping its pending fires."""
         sc = self.scenario(key, project_key, scenario_id)
         if sc.current is not None:
             self._abort_run(sc, sc.current, self.now())
@@ -512,6 +521,7 @@ class Engine:
         del self.catalog.projects[project_key].scenarios[scenario_id]
 
     def running_runs(self, key: ApiKey) -> list[Run]:
+        """The runs in progress that ``key`` may see."""
         self.advance_all()
         return [r for r in self.futures.values() if key.can_access(r.project_key)]
 

@@ -50,6 +50,35 @@ class FaultRuleError(ValueError):
 _ids = itertools.count(1)
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _checked_numbers(raw: dict[str, Any]) -> dict[str, Any]:
+    """The numeric fields of a rule's dict form, checked (``FaultRuleError`` naming the bad one)."""
+    status = raw.get("status")
+    if status is not None and (
+        isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599
+    ):
+        raise FaultRuleError("'status' must be an HTTP error status (e.g. 429, 500, 502, 503, 504)")
+    numbers: dict[str, Any] = {"status": status}
+    for name in ("retry_after", "latency", "duration"):
+        value = raw.get(name)
+        if value is not None:
+            if not _is_number(value) or value < 0:
+                raise FaultRuleError(f"'{name}' must be a number of seconds >= 0")
+            numbers[name] = float(value)
+    rate = raw.get("rate", 1.0)
+    if not _is_number(rate) or not 0.0 <= rate <= 1.0:
+        raise FaultRuleError("'rate' must be between 0.0 and 1.0")
+    numbers["rate"] = float(rate)
+    count = raw.get("count")
+    if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
+        raise FaultRuleError("'count' must be a positive integer")
+    numbers["count"] = count
+    return numbers
+
+
 @dataclass
 class FaultRule:
     """One fault injection rule (see the module docstring)."""
@@ -69,6 +98,7 @@ class FaultRule:
 
     @classmethod
     def from_dict(cls, raw: Any) -> FaultRule:
+        """A rule from its dict form (``ValueError`` naming the bad field)."""
         if not isinstance(raw, dict):
             raise FaultRuleError("a fault rule must be an object")
         unknown = set(raw) - {
@@ -97,26 +127,8 @@ class FaultRule:
         if method is not None and not isinstance(method, str):
             raise FaultRuleError("'method' must be a string")
         rule.method = method.upper() if method else None
-        status = raw.get("status")
-        if status is not None and (
-            isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599
-        ):
-            raise FaultRuleError("'status' must be an HTTP error status (e.g. 429, 500, 502, 503, 504)")
-        rule.status = status
-        for name in ("retry_after", "latency", "duration"):
-            value = raw.get(name)
-            if value is not None:
-                if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                    raise FaultRuleError(f"'{name}' must be a number of seconds >= 0")
-                setattr(rule, name, float(value))
-        rate = raw.get("rate", 1.0)
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= rate <= 1.0:
-            raise FaultRuleError("'rate' must be between 0.0 and 1.0")
-        rule.rate = float(rate)
-        count = raw.get("count")
-        if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
-            raise FaultRuleError("'count' must be a positive integer")
-        rule.count = count
+        for name, value in _checked_numbers(raw).items():
+            setattr(rule, name, value)
         if kind == "latency" and rule.latency <= 0:
             raise FaultRuleError("a latency rule needs 'latency' > 0")
         if isinstance(raw.get("id"), str) and raw["id"]:
@@ -124,6 +136,7 @@ class FaultRule:
         return rule
 
     def to_dict(self) -> dict[str, Any]:
+        """The rule as a JSON-able dict (its ``from_dict`` form)."""
         return asdict(self)
 
 
@@ -157,6 +170,7 @@ class FaultSet:
         return rule
 
     def remove(self, rule_id: str) -> bool:
+        """Remove the rule ``rule_id``; whether there was one."""
         with self._lock:
             before = len(self._rules)
             self._rules = [r for r in self._rules if r.id != rule_id]
@@ -168,14 +182,17 @@ class FaultSet:
             self._rules.clear()
 
     def reset_counters(self) -> None:
+        """Forget the counts of injected faults."""
         with self._lock:
             self.injected.clear()
 
     def seed(self, value: int | None) -> None:
+        """Seed the RNG of the rules with a ``rate`` below 1."""
         with self._lock:
             self._rng.seed(value)
 
     def rules(self) -> list[FaultRule]:
+        """The rules in force (expired ones dropped)."""
         with self._lock:
             self._expire()
             return list(self._rules)
@@ -285,6 +302,7 @@ class FaultMiddleware:
         self.error_body = error_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The ASGI entry point: inject the first matching fault, else pass the request on."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

@@ -56,6 +56,7 @@ _HOME: pytest.StashKey[IsolatedAirflowHome | None] = pytest.StashKey()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    """Register the ``--dss-emulator-*`` options and ini keys."""
     group = parser.getgroup("dss_emulator", "Dataiku DSS emulator")
     group.addoption(
         "--dss-emulator-seed",
@@ -90,6 +91,7 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    """Register the ``dss_seed`` marker (and isolate AIRFLOW_HOME if not done at start-up)."""
     config.addinivalue_line(
         "markers", "dss_seed(seed): load this seed (path, bundled seed name or dict) into the dss_emulator"
     )
@@ -100,6 +102,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove the temporary AIRFLOW_HOME."""
     home = config.stash.get(_HOME, None)
     if home is not None:
         home.close()

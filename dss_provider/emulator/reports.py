@@ -51,9 +51,8 @@ def _suite(run: Run, now: float, step_id: str | None = None) -> ET.Element:
 
 
 def _serialize(root: ET.Element) -> bytes:
-    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(
-        root, encoding="utf-8", xml_declaration=False
-    )
+    body: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=False)
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + body
 
 
 def run_report(run: Run, now: float, step_id: str | None = None) -> bytes:

@@ -62,12 +62,14 @@ class Ctx:
             raise BadRequest("Malformed JSON body", f"The request body is not valid JSON: {exc}") from None
 
     def object_body(self, default: Any = None) -> JsonDict:
+        """The JSON body, which must be an object (400 otherwise)."""
         body = self.json(default)
         if not isinstance(body, dict):
             raise BadRequest("The request body must be a JSON object")
         return body
 
     def flag(self, name: str, default: bool) -> bool:
+        """A boolean query parameter (``default`` when absent, 400 when not a boolean)."""
         value = self.query.get(name)
         if value is None or value == "":
             return default
@@ -79,6 +81,7 @@ class Ctx:
         raise BadRequest(f"Invalid boolean for '{name}'", f"Query parameter {name} must be true or false")
 
     def integer(self, name: str, default: int) -> int:
+        """A non-negative integer query parameter (``default`` when absent, 400 otherwise)."""
         value = self.query.get(name)
         if value is None or value == "":
             return default
@@ -91,6 +94,7 @@ class Ctx:
         return n
 
     def required(self, name: str) -> str:
+        """A query parameter that must be given (400 otherwise)."""
         value = self.query.get(name)
         if not value:
             raise BadRequest(f"Missing query parameter '{name}'")
@@ -98,12 +102,15 @@ class Ctx:
 
     @property
     def now_ms(self) -> int:
+        """The request's time, in epoch milliseconds."""
         return int(self.now * 1000)
 
     def scenario(self) -> Scenario:
+        """The scenario of the path (``K``, ``S``) as the caller's key may see it."""
         return self.engine.scenario(self.key, self.params["K"], self.params["S"])
 
     def run(self) -> tuple[Scenario, Run]:
+        """The scenario and run of the path (``K``, ``S``, ``R``)."""
         sc = self.scenario()
         return sc, self.engine.run(sc, self.params["R"])
 

@@ -91,18 +91,22 @@ class DSSEmulator:
 
     @property
     def host(self) -> str:
+        """The address the server listens on."""
         return self._host
 
     @property
     def port(self) -> int:
+        """The port the server listens on (chosen at start when 0 was given)."""
         return self._port
 
     @property
     def api_key(self) -> str:
+        """The API key every request must present."""
         return self._api_key
 
     @property
     def admin_key(self) -> str:
+        """The key of the ``/__emulator__`` admin routes."""
         return self._admin_key
 
     @property
@@ -117,10 +121,12 @@ class DSSEmulator:
 
     @property
     def running(self) -> bool:
+        """Whether the server thread is up."""
         return self._thread is not None and self._thread.is_alive()
 
     @property
     def speed(self) -> float:
+        """The speed factor: scripted durations are divided by it."""
         return self._engine.speed
 
     @speed.setter

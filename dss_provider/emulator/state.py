@@ -124,6 +124,7 @@ class ApiKey:
     key_id: str = "main"
 
     def can_access(self, project_key: str) -> bool:
+        """Whether this key may access the project ``project_key``."""
         return self.projects is None or project_key in self.projects
 
     def auth_ctx(self) -> JsonDict:
@@ -224,10 +225,12 @@ class Run:
 
     @property
     def end(self) -> float:
+        """When the run ends (or ended): its abort time, else its planned end."""
         return self.aborted_at if self.aborted_at is not None else self.planned_end
 
     @property
     def outcome(self) -> str:
+        """The run's outcome: ABORTED when aborted, else the scripted one."""
         return "ABORTED" if self.aborted_at is not None else self.planned_outcome
 
 
@@ -247,6 +250,7 @@ class ScenarioCounters:
     ui_fires: int = 0
 
     def as_dict(self) -> JsonDict:
+        """The run in DSS's wire form."""
         return {
             "fires_accepted": self.fires_accepted,
             "fires_cancelled": self.fires_cancelled,
@@ -283,10 +287,12 @@ class Scenario:
 
     @property
     def full_id(self) -> str:
+        """``PROJECT.SCENARIO``."""
         return f"{self.project_key}.{self.id}"
 
     @property
     def marked_as_test(self) -> bool:
+        """Whether the scenario is marked as a test scenario."""
         return bool(self.settings.get("markedAsTest", False))
 
     def summary(self) -> JsonDict:
@@ -316,6 +322,7 @@ class Project:
     scenarios: dict[str, Scenario] = field(default_factory=dict)
 
     def as_list_item(self) -> JsonDict:
+        """The scenario as an item of DSS's scenario list."""
         return {
             "projectKey": self.key,
             "name": self.name,
@@ -331,6 +338,29 @@ class Project:
 # ----------------------------------------------------------------------------------------------
 def _version_tag(now_ms: int, user: str, number: int = 1) -> JsonDict:
     return {"versionNumber": number, "lastModifiedBy": {"login": user}, "lastModifiedOn": now_ms}
+
+
+def _normalize_steps(steps: Any) -> None:
+    """Fill in the defaults of a step-based scenario's steps; check them and their scripts."""
+    if not isinstance(steps, list):
+        raise BadRequest("params.steps must be a list")
+    seen: set[str] = set()
+    for i, step in enumerate(steps):
+        if not isinstance(step, dict):
+            raise BadRequest(f"params.steps[{i}] must be an object")
+        step.setdefault("id", f"step_{i}")
+        step.setdefault("name", step["id"])
+        step.setdefault("type", "custom_python")
+        step.setdefault("enabled", True)
+        step.setdefault("runConditionType", "RUN_IF_STATUS_MATCH")
+        step.setdefault("runConditionStatuses", list(DEFAULT_RUN_CONDITION_STATUSES))
+        step.setdefault("params", {})
+        if not isinstance(step["params"], dict):
+            raise BadRequest(f"params.steps[{i}].params must be an object")
+        if step["id"] in seen:
+            raise BadRequest(f"Duplicate step id {str(step['id'])[:60]!r}")
+        seen.add(str(step["id"]))
+        parse_script(step["params"].get("emulator"), f"step {step['id']}")
 
 
 def normalize_settings(
@@ -360,26 +390,7 @@ def normalize_settings(
     if not isinstance(reporters, list) or not isinstance(tags, list):
         raise BadRequest("Scenario 'reporters' and 'tags' must be lists")
     if stype == "step_based":
-        steps = params.setdefault("steps", [])
-        if not isinstance(steps, list):
-            raise BadRequest("params.steps must be a list")
-        seen: set[str] = set()
-        for i, step in enumerate(steps):
-            if not isinstance(step, dict):
-                raise BadRequest(f"params.steps[{i}] must be an object")
-            step.setdefault("id", f"step_{i}")
-            step.setdefault("name", step["id"])
-            step.setdefault("type", "custom_python")
-            step.setdefault("enabled", True)
-            step.setdefault("runConditionType", "RUN_IF_STATUS_MATCH")
-            step.setdefault("runConditionStatuses", list(DEFAULT_RUN_CONDITION_STATUSES))
-            step.setdefault("params", {})
-            if not isinstance(step["params"], dict):
-                raise BadRequest(f"params.steps[{i}].params must be an object")
-            if step["id"] in seen:
-                raise BadRequest(f"Duplicate step id {str(step['id'])[:60]!r}")
-            seen.add(str(step["id"]))
-            parse_script(step["params"].get("emulator"), f"step {step['id']}")
+        _normalize_steps(params.setdefault("steps", []))
     else:
         parse_script(params.get("emulator"), "scenario params")
         params.setdefault("envSelection", {"envMode": "INHERIT"})
@@ -421,6 +432,7 @@ def scenario_id_from_name(name: str, existing: set[str]) -> str:
 
 
 def validate_project_key(key: Any) -> str:
+    """``key`` if it is a valid project key, else 400."""
     if not isinstance(key, str) or not _PROJECT_KEY_RE.match(key):
         raise BadRequest("Illegal project key", "A project key must be 1-100 letters, digits or '_'")
     return key

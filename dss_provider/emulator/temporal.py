@@ -11,6 +11,8 @@ schedule; ``timezone`` is an IANA name or ``SERVER`` (the emulator's server time
 from __future__ import annotations
 
 import calendar
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -66,61 +68,103 @@ def _monthly_day(year: int, month: int, run_on: str, anchor: datetime) -> int:
     return min(anchor.day, last)
 
 
+@dataclass(frozen=True)
+class _Schedule:
+    """A temporal trigger's parameters, read once: what every frequency needs."""
+
+    params: dict[str, Any]
+    tz: tzinfo
+    now: datetime
+    now_ts: float
+    every: int
+    hour: int
+    minute: int
+    anchor: datetime
+
+    def first_after_now(self, candidates: Iterable[datetime]) -> float | None:
+        """The first candidate strictly after now (epoch seconds), or None."""
+        for candidate in candidates:
+            if candidate.timestamp() > self.now_ts:
+                return candidate.timestamp()
+        return None
+
+
+def _periodic(base: float, period: float, now_ts: float) -> float:
+    if base > now_ts:
+        return base
+    return base + ((now_ts - base) // period + 1) * period
+
+
+def _minutely(s: _Schedule) -> float | None:
+    return _periodic(s.anchor.timestamp(), s.every * 60, s.now_ts)
+
+
+def _hourly(s: _Schedule) -> float | None:
+    return _periodic(_at(s.anchor.date(), s.hour, s.minute, s.tz).timestamp(), s.every * 3600, s.now_ts)
+
+
+def _daily(s: _Schedule) -> float | None:
+    start_day = s.anchor.date()
+    k = max(0, (s.now.date() - start_day).days // s.every)
+    return s.first_after_now(
+        _at(start_day + timedelta(days=i * s.every), s.hour, s.minute, s.tz) for i in range(k, k + 3)
+    )
+
+
+def _weekly(s: _Schedule) -> float | None:
+    days = {DAY_NAMES.index(d) for d in s.params.get("daysOfWeek") or [] if d in DAY_NAMES}
+    if not days:
+        return None
+    week0 = s.anchor.date() - timedelta(days=s.anchor.weekday())
+    first = max(s.now.date(), s.anchor.date())
+    candidates = (first + timedelta(days=i) for i in range(7 * s.every + 8))
+    return s.first_after_now(
+        _at(day, s.hour, s.minute, s.tz)
+        for day in candidates
+        if day.weekday() in days and ((day - week0).days // 7) % s.every == 0
+    )
+
+
+def _monthly(s: _Schedule) -> float | None:
+    run_on = str(s.params.get("monthlyRunOn", "ON_THE_DAY"))
+    anchor = s.anchor
+    months_from_anchor = max(0, (s.now.year - anchor.year) * 12 + s.now.month - anchor.month)
+    k = months_from_anchor // s.every
+    for i in range(k, k + 3):
+        total = anchor.month - 1 + i * s.every
+        year, month = anchor.year + total // 12, total % 12 + 1
+        dom = _monthly_day(year, month, run_on, anchor)
+        candidate = _at(date(year, month, dom), s.hour, s.minute, s.tz)
+        if candidate.timestamp() > s.now_ts and candidate >= anchor.replace(hour=0, minute=0):
+            return candidate.timestamp()
+    return None
+
+
+_BY_FREQUENCY: dict[str, Callable[[_Schedule], float | None]] = {
+    "Minutely": _minutely,
+    "Hourly": _hourly,
+    "Daily": _daily,
+    "Weekly": _weekly,
+    "Monthly": _monthly,
+}
+
+
 def next_occurrence(params: dict[str, Any], now_ts: float) -> float | None:
     """Epoch seconds of the first occurrence strictly after ``now_ts``, or None."""
     tz = _tz(params.get("timezone"))
     now = datetime.fromtimestamp(now_ts, tz=tz)
-    freq = params.get("frequency", "Daily")
-    every = _int(params.get("repeatFrequency"), 1, 1, 10_000)
-    hour = _int(params.get("hour"), 0, 0, 23)
-    minute = _int(params.get("minute"), 0, 0, 59)
-    anchor = _anchor(params, tz, now)
-    if freq == "Minutely":
-        period = every * 60
-        base = anchor.timestamp()
-        if base > now_ts:
-            return base
-        return base + ((now_ts - base) // period + 1) * period
-    if freq == "Hourly":
-        base = _at(anchor.date(), hour, minute, tz).timestamp()
-        period = every * 3600
-        if base > now_ts:
-            return base
-        return base + ((now_ts - base) // period + 1) * period
-    if freq == "Daily":
-        start_day = anchor.date()
-        k = max(0, (now.date() - start_day).days // every)
-        for i in range(k, k + 3):
-            candidate = _at(start_day + timedelta(days=i * every), hour, minute, tz)
-            if candidate.timestamp() > now_ts:
-                return candidate.timestamp()
-        return None
-    if freq == "Weekly":
-        days = {DAY_NAMES.index(d) for d in params.get("daysOfWeek") or [] if d in DAY_NAMES}
-        if not days:
-            return None
-        week0 = anchor.date() - timedelta(days=anchor.weekday())
-        day = max(now.date(), anchor.date())
-        for _ in range(7 * every + 8):
-            if day.weekday() in days and ((day - week0).days // 7) % every == 0:
-                candidate = _at(day, hour, minute, tz)
-                if candidate.timestamp() > now_ts:
-                    return candidate.timestamp()
-            day += timedelta(days=1)
-        return None
-    if freq == "Monthly":
-        run_on = str(params.get("monthlyRunOn", "ON_THE_DAY"))
-        months_from_anchor = max(0, (now.year - anchor.year) * 12 + now.month - anchor.month)
-        k = months_from_anchor // every
-        for i in range(k, k + 3):
-            total = anchor.month - 1 + i * every
-            year, month = anchor.year + total // 12, total % 12 + 1
-            dom = _monthly_day(year, month, run_on, anchor)
-            candidate = _at(date(year, month, dom), hour, minute, tz)
-            if candidate.timestamp() > now_ts and candidate >= anchor.replace(hour=0, minute=0):
-                return candidate.timestamp()
-        return None
-    return None
+    schedule = _Schedule(
+        params=params,
+        tz=tz,
+        now=now,
+        now_ts=now_ts,
+        every=_int(params.get("repeatFrequency"), 1, 1, 10_000),
+        hour=_int(params.get("hour"), 0, 0, 23),
+        minute=_int(params.get("minute"), 0, 0, 59),
+        anchor=_anchor(params, tz, now),
+    )
+    next_of = _BY_FREQUENCY.get(params.get("frequency", "Daily"))
+    return None if next_of is None else next_of(schedule)
 
 
 def next_run_ms(settings: dict[str, Any], now_ts: float) -> int:

@@ -99,6 +99,7 @@ def render_run(run: Run) -> JsonDict:
 
 
 def render_step_run(run: Run, view: StepView) -> JsonDict:
+    """One step run in DSS's wire form."""
     plan = view.plan
     out: JsonDict = {
         "runId": plan.step_run_id,
@@ -180,6 +181,7 @@ def render_light(sc: Scenario, now: float) -> JsonDict:
 
 
 def render_list_item(sc: Scenario) -> JsonDict:
+    """A scenario as an item of DSS's scenario list."""
     s = sc.settings
     return {
         "id": sc.id,

@@ -1,0 +1,1 @@
+"""Operator extra links: the DSS page of a task's scenario run."""

@@ -25,5 +25,6 @@ class DSSScenarioRunLink(BaseOperatorLink):
     name = "DSS scenario run"
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
+        """The DSS URL of the task's scenario run ('' before the run is known)."""
         url = XCom.get_value(key=RUN_URL_XCOM_KEY, ti_key=ti_key)
         return str(url) if url else ""
