@@ -356,7 +356,7 @@ def _child_triggers(params: dict[str, Any]) -> dict[str, Any]:
     from dss_provider.triggers.scenario import DSSScenarioRunTrigger
 
     poll = float(params["poll_interval"])
-    # Count the pooled clients made (one per connection and loop is the design).
+    # Count the pooled clients (aiohttp sessions) made: one per connection and loop is the design.
     clients = [0]
     make_client = dss_async._make_client
 
@@ -445,8 +445,8 @@ def _child_triggers(params: dict[str, Any]) -> dict[str, Any]:
 
 def _client_floors(run: list[str], count: int = 500) -> dict[str, float]:
     """CPU per bare GET of run details, 10 at a time over keep-alive connections: httpx's
-    ``AsyncClient``, the provider's ``DSSAsyncHook.execute`` (httpcore underneath) and, when installed,
-    aiohttp (for comparison)."""
+    ``AsyncClient`` (for comparison), the provider's ``DSSAsyncHook.execute`` (aiohttp underneath, with
+    its retry rule, error mapping and decoding) and a bare ``aiohttp.ClientSession`` (the floor)."""
 
     import asyncio
 
