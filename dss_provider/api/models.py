@@ -208,17 +208,21 @@ def summarize_run(
     fire: dict[str, Any] | None = None,
     details: dict[str, Any] | None = None,
     run: dict[str, Any] | None = None,
+    ids: dict[str, Any] | None = None,
 ) -> RunSummary:
-    """Build the run dict from what is known: a fire only, a run, or full run details."""
+    """Build the run dict from what is known: a fire only, a run, or full run details; ``ids``
+    (``trigger_id``, ``trigger_run_id``, ``run_id``, e.g. ``RunRef.as_dict()``) fill what DSS JSON
+    does not give."""
     run = run or (details or {}).get("scenarioRun") or {}
     fire = fire or run.get("trigger") or {}
-    run_id = run.get("runId")
+    ids = ids or {}
+    run_id = run.get("runId") or ids.get("run_id")
     params = trigger_params if trigger_params is not None else fire.get("params")
     return RunSummary(
         project_key=project_key,
         scenario_id=scenario_id,
-        trigger_id=(fire.get("trigger") or {}).get("id"),
-        trigger_run_id=fire.get("runId"),
+        trigger_id=(fire.get("trigger") or {}).get("id") or ids.get("trigger_id"),
+        trigger_run_id=fire.get("runId") or ids.get("trigger_run_id"),
         run_id=run_id,
         outcome=run_outcome(run) if run else None,
         start=iso(ms_to_datetime(run.get("start"))),

@@ -8,6 +8,7 @@ from typing import Any
 
 from dss_provider.api.models import expected_duration, run_is_finished, summarize_run
 from dss_provider.api.polling import PollSchedule
+from dss_provider.api.run_ref import RunRef
 from dss_provider.api.verdict import Verdict, judge_details
 from dss_provider.compat import Context
 from dss_provider.exceptions import DSSError, DSSTarget, DSSTimeoutError, DSSTriggerFireCancelled
@@ -41,17 +42,31 @@ class _DSSRunScenarioBase(_DSSScenarioOperator):
     durable: bool
     external_id_key: str
     #: This try's fire/run (``on_kill`` aborts it); None once the run has finished.
-    _active: dict[str, Any] | None
+    _active: RunRef | None
     _deadline: float | None
     _cancelled_fires: int
     #: The expected duration once known (``_UNKNOWN`` before it was looked up).
     _expected: object = _UNKNOWN
 
-    def submit_job(self, context: Context) -> dict[str, Any]:
-        raise NotImplementedError
+    def _fire(self, context: Context) -> RunRef:
+        """Fire the scenario once; remember the fire before anything else can fail."""
+        recent = self._recent_runs()
+        fire = self.hook.fire_scenario(
+            self.project_key, self.scenario_id, self.trigger_params, recent_runs=recent
+        ).get_raw()
+        state = RunRef.from_fire(fire)
+        self.log.info(
+            "Fired DSS %s (trigger fire %s/%s) with trigger params %s",
+            self._target().describe(),
+            state.trigger_id,
+            state.trigger_run_id,
+            self.trigger_params or {},
+        )
+        self._remember(context, state)
+        return state
 
-    def _on_cancelled(self, context: Context, state: dict[str, Any], fire: dict[str, Any]) -> dict[str, Any]:
-        target = self._target(**self._fire_ids(state))
+    def _on_cancelled(self, context: Context, state: RunRef, fire: dict[str, Any]) -> RunRef:
+        target = self._target(**state.fire_ids)
         self._cancelled_fires += 1
         if self.if_already_running == "fail":
             raise DSSTriggerFireCancelled(
@@ -67,10 +82,7 @@ class _DSSRunScenarioBase(_DSSScenarioOperator):
             )
         blocking = self._blocking_run(fire)
         if self.if_already_running == "attach" and blocking is not None:
-            own = blocking.get("trigger") or {}
-            attached = self._state(
-                (own.get("trigger") or {}).get("id"), own.get("runId"), blocking["runId"], True
-            )
+            attached = RunRef.from_run(blocking, attached=True)
             self.log.warning(
                 "DSS cancelled %s: the scenario was already running. if_already_running='attach': following "
                 "run %s (%s), which this task did not start and will never abort",
@@ -86,7 +98,7 @@ class _DSSRunScenarioBase(_DSSScenarioOperator):
             self.log.warning(
                 "DSS cancelled %s, and the run that blocked it has ended; firing again", target.describe()
             )
-        return self.submit_job(context)
+        return self._fire(context)
 
     def _blocking_run(self, fire: dict[str, Any]) -> dict[str, Any] | None:
         """The run that made DSS cancel a fire: the running one, else the one that ended after the fire."""
@@ -142,13 +154,13 @@ class _DSSRunScenarioBase(_DSSScenarioOperator):
                 target=blocking,
             ) from None
 
-    def _on_timeout(self, state: dict[str, Any]) -> dict[str, Any]:
+    def _on_timeout(self, state: RunRef) -> dict[str, Any]:
         """The deadline passed: abort this task's run, then fail (report it if it ended meanwhile)."""
-        if not state.get("run_id"):
+        if not state.run_id:
             state = self._run_of_late_fire(state)
-        run_id = str(state["run_id"])
+        run_id = str(state.run_id)
         target = self._target(run_id)
-        if state.get("attached"):
+        if state.attached:
             raise DSSTimeoutError(
                 f"{target.describe()} had not finished at the deadline; it was not aborted because this task "
                 "attached to it (if_already_running='attach') and did not start it.",
@@ -173,16 +185,16 @@ class _DSSRunScenarioBase(_DSSScenarioOperator):
             f"{target.describe()} did not finish within {limit}; this task aborted it in DSS.", target=target
         )
 
-    def _run_of_late_fire(self, state: dict[str, Any]) -> dict[str, Any]:
+    def _run_of_late_fire(self, state: RunRef) -> RunRef:
         """At the deadline the fire had no run yet: give it a short grace so that a run it starts
         late is caught and aborted, rather than left running with nobody watching it."""
-        target = self._target(**self._fire_ids(state))
+        target = self._target(**state.fire_ids)
         try:
             fire = waiting.wait_for_fire(
                 self.hook,
                 self.project_key,
                 self.scenario_id,
-                **self._fire_ids(state),
+                **state.fire_ids,
                 timeout=LATE_FIRE_GRACE_SECONDS,
                 schedule=PollSchedule(0.5, 2.0),
             )
@@ -198,20 +210,20 @@ class _DSSRunScenarioBase(_DSSScenarioOperator):
                 "nothing was aborted.",
                 target=target,
             )
-        return {**state, "run_id": str(fire.run["runId"])}
+        return state.with_run(fire.run["runId"])
 
-    def _finish(self, state: dict[str, Any], details: dict[str, Any]) -> dict[str, Any]:
+    def _finish(self, state: RunRef, details: dict[str, Any]) -> dict[str, Any]:
         """Judge a finished run from its details (the worker path)."""
         summary = self._summary(state, details)
         return self._conclude(state, summary, judge_details(details, fail_on_warning=self.fail_on_warning))
 
-    def _conclude(self, state: dict[str, Any], summary: dict[str, Any], verdict: Verdict) -> dict[str, Any]:
+    def _conclude(self, state: RunRef, summary: dict[str, Any], verdict: Verdict) -> dict[str, Any]:
         """Log the verdict on the run and return its run dict, or fail the task."""
         self._active = None
         check_outcome(
             log=self.log,
             hook=self.hook,
-            target=self._target(state.get("run_id")),
+            target=self._target(state.run_id),
             verdict=verdict,
             summary=summary,
             log_tail_lines=self.log_tail_lines,
@@ -250,42 +262,26 @@ class _DSSRunScenarioBase(_DSSScenarioOperator):
         self._expected = expected_duration(runs)
         return runs
 
-    @staticmethod
-    def _state(
-        trigger_id: Any, trigger_run_id: Any, run_id: Any = None, attached: bool = False
-    ) -> dict[str, Any]:
-        return {
-            "trigger_id": trigger_id,
-            "trigger_run_id": trigger_run_id,
-            "run_id": run_id,
-            "attached": attached,
-        }
-
-    @staticmethod
-    def _fire_ids(state: dict[str, Any]) -> dict[str, Any]:
-        return {"trigger_id": state.get("trigger_id"), "trigger_run_id": state.get("trigger_run_id")}
-
-    def _remember(self, context: Context, state: dict[str, Any]) -> None:
+    def _remember(self, context: Context, state: RunRef) -> None:
         """Push what is known to XCom and to the task state store, right away."""
         self._active = state
-        for key in ("trigger_id", "trigger_run_id", "run_id"):
-            push_xcom(context, key, state.get(key))
-        push_xcom(context, RUN_URL_XCOM_KEY, self._url(state.get("run_id")))
+        for key, value in state.fire_ids.items():
+            push_xcom(context, key, value)
+        push_xcom(context, "run_id", state.run_id)
+        push_xcom(context, RUN_URL_XCOM_KEY, self._url(state.run_id))
         store = context.get("task_state_store")
         if self.durable and store is not None:
-            store.set(self.external_id_key, dict(state))
+            store.set(self.external_id_key, state.as_dict())
 
-    def _summary(self, state: dict[str, Any], details: dict[str, Any] | None) -> dict[str, Any]:
-        fire = {"trigger": {"id": state.get("trigger_id")}, "runId": state.get("trigger_run_id")}
-        run = None if details or not state.get("run_id") else {"runId": state["run_id"], "trigger": fire}
+    def _summary(self, state: RunRef, details: dict[str, Any] | None) -> dict[str, Any]:
+        """The run dict: from the run's details, or from the ids alone while the run is not read."""
         return dict(
             summarize_run(
                 project_key=self.project_key,
                 scenario_id=self.scenario_id,
                 base_url=self.hook.config.web_url,
-                trigger_params=None if state.get("attached") else self.trigger_params,
-                fire=None if details else fire,
+                trigger_params=None if state.attached else self.trigger_params,
                 details=details,
-                run=run,
+                ids=None if details else state.as_dict(),
             )
         )

@@ -16,6 +16,7 @@ from typing import Any
 
 from dss_provider.api.models import RunOutcome, run_is_finished, run_outcome
 from dss_provider.api.polling import DEFAULT_MAX_POLL_INTERVAL, DEFAULT_POLL_INTERVAL, PollSchedule
+from dss_provider.api.run_ref import RunRef
 from dss_provider.api.verdict import judge
 from dss_provider.checks import (
     check_choice,
@@ -130,7 +131,7 @@ class DSSRunScenarioOperator(ResumableJobMixin, _DSSRunScenarioBase):
         self.abort_on_kill = bool(abort_on_kill)
         self.log_tail_lines = check_count(log_tail_lines, "log_tail_lines")
         #: This try's fire/run (``on_kill`` aborts it); None once the run has finished.
-        self._active: dict[str, Any] | None = None
+        self._active: RunRef | None = None
         self._result: dict[str, Any] | None = None
         self._deadline: float | None = None
         self._cancelled_fires = 0
@@ -151,15 +152,13 @@ class DSSRunScenarioOperator(ResumableJobMixin, _DSSRunScenarioBase):
         """Resume after :class:`DSSScenarioRunTrigger` sent its event."""
         self._check_rendered()
         event = events.validate_event(event, events.RUN_TRIGGER_STATUSES, task=f"Task {self.task_id}")
-        state = self._state(
-            event.get("trigger_id"), event.get("trigger_run_id"), event.get("run_id"), attached
-        )
+        state = RunRef(event.get("trigger_id"), event.get("trigger_run_id"), event.get("run_id"), attached)
         self._active = state
         status = event["status"]
         if status == events.FINISHED:
             if event["outcome"] == RunOutcome.WARNING.value and "warning" not in event:
                 # An event of an older trigger, without the warning text: read it from DSS.
-                details = self.hook.get_run_details(self.project_key, self.scenario_id, str(state["run_id"]))
+                details = self.hook.get_run_details(self.project_key, self.scenario_id, str(state.run_id))
                 return self._finish(state, details)
             verdict = judge(
                 event["outcome"],
@@ -173,7 +172,7 @@ class DSSRunScenarioOperator(ResumableJobMixin, _DSSRunScenarioBase):
         if status == events.CANCELLED:
             raise DSSTriggerFireCancelled(
                 str(event.get("message") or "DSS cancelled the trigger fire."),
-                target=self._target(**self._fire_ids(state)),
+                target=self._target(**state.fire_ids),
             )
         raise exception_from_event(event)
 
@@ -203,8 +202,8 @@ class DSSRunScenarioOperator(ResumableJobMixin, _DSSRunScenarioBase):
         state = self._active
         if not state:
             return
-        where = self._target(state.get("run_id")).describe()
-        if state.get("attached"):
+        where = self._target(state.run_id).describe()
+        if state.attached:
             self.log.info("Task killed; %s was not started by this task, so it is left running", where)
             return
         if not self.abort_on_kill:
@@ -212,9 +211,9 @@ class DSSRunScenarioOperator(ResumableJobMixin, _DSSRunScenarioBase):
             return
         hook = DSSHook(self.dss_conn_id)
         try:
-            run_id = state.get("run_id")
-            if not run_id and state.get("trigger_id"):
-                fire = hook.resolve_fire(self.project_key, self.scenario_id, **self._fire_ids(state))
+            run_id = state.run_id
+            if not run_id and state.trigger_id:
+                fire = hook.resolve_fire(self.project_key, self.scenario_id, **state.fire_ids)
                 run_id = (fire.run or {}).get("runId") if fire.status == "run" else None
             if not run_id:
                 self.log.warning(
@@ -233,37 +232,25 @@ class DSSRunScenarioOperator(ResumableJobMixin, _DSSRunScenarioBase):
     # --- ResumableJobMixin -----------------------------------------------------------------------
 
     def submit_job(self, context: Context) -> dict[str, Any]:
-        """Fire the scenario once; remember the fire before anything else can fail."""
-        recent = self._recent_runs()
-        fire = self.hook.fire_scenario(
-            self.project_key, self.scenario_id, self.trigger_params, recent_runs=recent
-        ).get_raw()
-        state = self._state((fire.get("trigger") or {}).get("id"), fire.get("runId"))
-        self.log.info(
-            "Fired DSS %s (trigger fire %s/%s) with trigger params %s",
-            self._target().describe(),
-            state["trigger_id"],
-            state["trigger_run_id"],
-            self.trigger_params or {},
-        )
-        self._remember(context, state)
-        return state
+        """Fire the scenario once (:meth:`_fire`); the fire in the JSON form the mixin stores."""
+        return self._fire(context).as_dict()
 
     def get_job_status(self, external_id: Any, context: Context) -> str:
         """``PENDING``/``RUNNING``, the run's outcome, or ``CANCELLED``/``NOT_FOUND``/``UNKNOWN``."""
-        state = external_id if isinstance(external_id, dict) else None
-        if not state or not (state.get("run_id") or state.get("trigger_id")):
+        state = RunRef.parse(external_id)
+        if state is None:
             return "UNKNOWN"
         try:
-            if state.get("run_id"):
-                details = self.hook.get_run_details(self.project_key, self.scenario_id, str(state["run_id"]))
+            if state.run_id:
+                details = self.hook.get_run_details(self.project_key, self.scenario_id, state.run_id)
                 run = details.get("scenarioRun") or {}
             else:
-                fire = self.hook.resolve_fire(self.project_key, self.scenario_id, **self._fire_ids(state))
+                fire = self.hook.resolve_fire(self.project_key, self.scenario_id, **state.fire_ids)
                 if fire.status != "run":
                     return "PENDING" if fire.status == "pending" else "CANCELLED"
                 run = fire.run or {}
-                state["run_id"] = run.get("runId")
+                if isinstance(external_id, dict):  # the mixin passes this entry on to what follows
+                    external_id["run_id"] = run.get("runId")
         except DSSNotFoundError as err:
             # Only DSS saying "no such run/fire" (forgotten history) allows a new fire; any other
             # failure propagates, so that a retry never fires a second run next to a live one.
@@ -281,13 +268,13 @@ class DSSRunScenarioOperator(ResumableJobMixin, _DSSRunScenarioBase):
 
     def poll_until_complete(self, external_id: Any, context: Context) -> Any:
         """Follow the fire to its run and wait for the run (or defer); the run dict."""
-        state = dict(external_id)
+        state = RunRef.parse(external_id) or RunRef()
         self._remember(context, state)
         if not self.wait_for_completion:
             self.log.info(
                 "wait_for_completion=False: not waiting; a sensor can follow trigger fire %s/%s",
-                state["trigger_id"],
-                state["trigger_run_id"],
+                state.trigger_id,
+                state.trigger_run_id,
             )
             self._active = None
             self._result = self._summary(state, None)
@@ -299,43 +286,43 @@ class DSSRunScenarioOperator(ResumableJobMixin, _DSSRunScenarioBase):
         if self._result is not None:
             return self._result
         # The previous try's run already succeeded: report it without firing again.
-        state = dict(external_id)
+        state = RunRef.parse(external_id) or RunRef()
         self._remember(context, state)
-        if not self.wait_for_completion or not state.get("run_id"):
+        if not self.wait_for_completion or not state.run_id:
             return self._summary(state, None)
         return self._finish(
-            state, self.hook.get_run_details(self.project_key, self.scenario_id, state["run_id"])
+            state, self.hook.get_run_details(self.project_key, self.scenario_id, state.run_id)
         )
 
     # --- the wait --------------------------------------------------------------------------------
 
-    def _resolve_run(self, context: Context, state: dict[str, Any]) -> dict[str, Any]:
+    def _resolve_run(self, context: Context, state: RunRef) -> RunRef:
         """Wait for the fire to start a run; a cancelled fire is handled by ``if_already_running``."""
-        while not state.get("run_id"):
+        while not state.run_id:
             fire = waiting.wait_for_fire(
                 self.hook,
                 self.project_key,
                 self.scenario_id,
-                **self._fire_ids(state),
+                **state.fire_ids,
                 deadline=self._deadline,
                 schedule=PollSchedule(min(self.poll_interval, 1.0), 10.0),
             )
             if fire.status == "run":
-                state = {**state, "run_id": str((fire.run or {})["runId"])}
+                state = state.with_run((fire.run or {})["runId"])
                 self.log.info(
                     "Trigger fire %s/%s started run %s: %s",
-                    state["trigger_id"],
-                    state["trigger_run_id"],
-                    state["run_id"],
-                    self._url(state["run_id"]),
+                    state.trigger_id,
+                    state.trigger_run_id,
+                    state.run_id,
+                    self._url(state.run_id),
                 )
                 self._remember(context, state)
             else:
                 state = self._on_cancelled(context, state, fire.fire or {})
         return state
 
-    def _wait_for_run(self, context: Context, state: dict[str, Any]) -> dict[str, Any]:
-        run_id = str(state["run_id"])
+    def _wait_for_run(self, context: Context, state: RunRef) -> dict[str, Any]:
+        run_id = str(state.run_id)
         details = self.hook.get_run_details(self.project_key, self.scenario_id, run_id)
         if run_is_finished(details.get("scenarioRun") or {}):
             self.log.info("%s has already finished", self._target(run_id).describe())
@@ -365,15 +352,15 @@ class DSSRunScenarioOperator(ResumableJobMixin, _DSSRunScenarioBase):
             return self._on_timeout(state)
         return self._finish(state, details)
 
-    def _defer(self, state: dict[str, Any]) -> None:
+    def _defer(self, state: RunRef) -> None:
         from dss_provider.triggers.scenario import DSSScenarioRunTrigger
 
-        attached = bool(state.get("attached"))
+        attached = state.attached
         trigger = DSSScenarioRunTrigger(
             self.project_key,
             self.scenario_id,
-            run_id=str(state["run_id"]),
-            **self._fire_ids(state),
+            run_id=str(state.run_id),
+            **state.fire_ids,
             dss_conn_id=self.dss_conn_id,
             poll_interval=self.poll_interval,
             max_poll_interval=self.max_poll_interval,
@@ -384,8 +371,8 @@ class DSSRunScenarioOperator(ResumableJobMixin, _DSSRunScenarioBase):
         )
         self.log.info(
             "Deferring: the triggerer waits for %s (%s)%s",
-            self._target(state["run_id"]).describe(),
-            self._url(state["run_id"]),
+            self._target(state.run_id).describe(),
+            self._url(state.run_id),
             f", deadline {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(self._deadline))}"
             if self._deadline
             else "",
