@@ -97,12 +97,7 @@ class DSSScenario:
         return [DSSScenarioRun(self, r) for r in runs]
 
     def get_last_finished_run(self) -> DSSScenarioRun:
-        runs = self.get_last_runs(limit=1, only_finished_runs=True)
-        if not runs:
-            raise DSSNotFoundError(
-                f"{self._target().describe()} has no finished run yet.", target=self._target()
-            )
-        return runs[0]
+        return DSSScenarioRun(self, self.hook.get_last_finished_run(self.project_key, self.id))
 
     def get_last_successful_run(self, limit: int = 50) -> DSSScenarioRun:
         """The newest run that ended SUCCESS (the official client returns the newest finished run)."""

@@ -252,7 +252,22 @@ class DSSHook(BaseHook):
         *,
         recent_runs: list[dict[str, Any]] | None = None,
     ) -> DSSTriggerFire:
-        """Request one run: exactly one fire, even when the answer to the request is lost.
+        """:meth:`fire`, as the seed's ``DSSTriggerFire`` handle."""
+        from dss_provider.scenario import DSSTriggerFire
+
+        fire = self.fire(project_key, scenario_id, params, recent_runs=recent_runs)
+        return DSSTriggerFire(self.get_scenario(project_key, scenario_id), fire)
+
+    def fire(
+        self,
+        project_key: str,
+        scenario_id: str,
+        params: dict[str, Any] | None = None,
+        *,
+        recent_runs: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        """Request one run: exactly one fire, even when the answer to the request is lost. The trigger
+        fire as DSS gave it (``trigger.id`` and ``runId``).
 
         If the run request fails in a way that DSS may have processed it (connection reset after
         sending, 500/502/504, cut answer), the hook looks for a run with the same trigger params
@@ -260,8 +275,6 @@ class DSSHook(BaseHook):
         ``recent_runs``: the scenario's newest runs as the caller just read them (``get_recent_runs``),
         to save that request; runs listed there are never taken for the run a lost request started.
         """
-        from dss_provider.scenario import DSSTriggerFire
-
         request = endpoints.run_scenario(project_key, scenario_id, params)
         body = request.body
         # Runs that exist before the request are never taken for the run a lost request started
@@ -275,8 +288,7 @@ class DSSHook(BaseHook):
         for _attempt in range(self.config.retries + 1):
             since_ms = int(time.time() * 1000) - FIRE_CLOCK_SKEW_MS
             try:
-                fire = self.execute(request)
-                return DSSTriggerFire(self.get_scenario(project_key, scenario_id), fire)
+                return dict(self.execute(request))
             except DSSError as err:
                 if not is_ambiguous(err):
                     raise
@@ -289,7 +301,7 @@ class DSSHook(BaseHook):
                 run, lookup_error = self._find_fired_run(project_key, scenario_id, body, since_ms, known)
                 if run is not None:
                     log.info("Found run %s started by the lost request; not firing again", run.get("runId"))
-                    return DSSTriggerFire(self.get_scenario(project_key, scenario_id), run["trigger"])
+                    return dict(run["trigger"])
                 if lookup_error is not None:
                     # DSS may have started a run we could not see: firing again could start a second one.
                     raise DSSConnectionError(
@@ -359,6 +371,16 @@ class DSSHook(BaseHook):
 
         runs = self.execute(endpoints.get_last_runs(project_key, scenario_id, limit, only_finished_runs=True))
         return expected_duration(list(runs or []), limit)
+
+    def get_last_finished_run(self, project_key: str, scenario_id: str) -> dict[str, Any]:
+        """The scenario's newest finished run (DSS JSON); :class:`DSSNotFoundError` when it has none."""
+        from dss_provider.exceptions import DSSNotFoundError, DSSTarget
+
+        runs = self.execute(endpoints.get_last_runs(project_key, scenario_id, 1, only_finished_runs=True))
+        if not runs:
+            target = DSSTarget(project_key, scenario_id)
+            raise DSSNotFoundError(f"{target.describe()} has no finished run yet.", target=target)
+        return dict(runs[0])
 
     def get_recent_runs(self, project_key: str, scenario_id: str, limit: int = 10) -> list[dict[str, Any]]:
         """The scenario's newest runs, running ones included (DSS JSON, newest first)."""

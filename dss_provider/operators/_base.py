@@ -54,8 +54,9 @@ class _DSSScenarioOperator(BaseOperator):
         return run_url(self.hook.config.web_url, self.project_key, self.scenario_id, run_id)
 
     def _last_finished_run_id(self) -> str:
-        run = self.hook.get_scenario(self.project_key, self.scenario_id).get_last_finished_run()
+        run = self.hook.get_last_finished_run(self.project_key, self.scenario_id)
+        run_id = str(run["runId"])
         self.log.info(
-            "No run_id given: using the last finished run of %s, %s", self._target().describe(), run.id
+            "No run_id given: using the last finished run of %s, %s", self._target().describe(), run_id
         )
-        return run.id
+        return run_id

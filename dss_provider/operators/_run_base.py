@@ -51,9 +51,7 @@ class _DSSRunScenarioBase(_DSSScenarioOperator):
     def _fire(self, context: Context) -> RunRef:
         """Fire the scenario once; remember the fire before anything else can fail."""
         recent = self._recent_runs()
-        fire = self.hook.fire_scenario(
-            self.project_key, self.scenario_id, self.trigger_params, recent_runs=recent
-        ).get_raw()
+        fire = self.hook.fire(self.project_key, self.scenario_id, self.trigger_params, recent_runs=recent)
         state = RunRef.from_fire(fire)
         self.log.info(
             "Fired DSS %s (trigger fire %s/%s) with trigger params %s",
@@ -102,12 +100,12 @@ class _DSSRunScenarioBase(_DSSScenarioOperator):
 
     def _blocking_run(self, fire: dict[str, Any]) -> dict[str, Any] | None:
         """The run that made DSS cancel a fire: the running one, else the one that ended after the fire."""
-        runs = self.hook.get_scenario(self.project_key, self.scenario_id).get_last_runs(limit=10)
+        runs = self.hook.get_recent_runs(self.project_key, self.scenario_id, limit=10)
         for run in runs:
-            if not run_is_finished(run.run):
-                return run.run
+            if not run_is_finished(run):
+                return run
         fired_ms = int(fire.get("timestamp") or 0)
-        ended = [r.run for r in runs if fired_ms and int(r.run.get("end") or 0) >= fired_ms]
+        ended = [r for r in runs if fired_ms and int(r.get("end") or 0) >= fired_ms]
         return min(ended, key=lambda r: int(r.get("end") or 0)) if ended else None
 
     def _wait_for_blocking_run(self, run_id: str, target: DSSTarget) -> None:
