@@ -129,6 +129,7 @@ def machine_info() -> dict[str, str]:
         "os": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
         "airflow": _dist_version("apache-airflow"),
+        "aiohttp": _dist_version("aiohttp"),
         "httpx": _dist_version("httpx"),
         "dataiku-api-client": _dist_version("dataiku-api-client"),
         "load average at start": load,

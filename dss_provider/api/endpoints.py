@@ -2,7 +2,7 @@
 
 Each function returns an :class:`ApiRequest`: method, path (after the API prefix), query, JSON body,
 what the answer is, whether it is safe to repeat, and what it is about (for error messages). The sync
-hook (requests) and the async hook (httpx) both execute these; the emulator's tests use them too.
+hook (requests) and the async hook (aiohttp) both execute these; the emulator's tests use them too.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Multi-request flows written once, as generators that yield requests and receive answers (sans-IO).
 
 ``DSSHook.run_procedure`` drives them with requests in the worker; ``DSSAsyncHook.run_procedure`` with
-httpx in the triggerer. A procedure yields an :class:`ApiRequest`, gets the decoded answer back, and
+aiohttp in the triggerer. A procedure yields an :class:`ApiRequest`, gets the decoded answer back, and
 ``return``s its result.
 """
 
