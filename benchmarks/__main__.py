@@ -11,7 +11,7 @@ from pathlib import Path
 
 from benchmarks._common import Context, Row, machine_info, scratch_dir
 
-BENCHES = ("emulator", "scale", "polling", "imports", "plugin", "event_watchers")
+BENCHES = ("emulator", "scale", "polling", "deferred", "imports", "plugin", "event_watchers")
 
 
 def _runner(name: str, args: argparse.Namespace) -> Callable[[Context], list[Row]]:
@@ -31,6 +31,10 @@ def _runner(name: str, args: argparse.Namespace) -> Callable[[Context], list[Row
         from benchmarks import scale
 
         return scale.run
+    if name == "deferred":
+        from benchmarks import deferred_runs
+
+        return deferred_runs.run
     if name == "polling":
         from benchmarks import polling
 

@@ -23,6 +23,13 @@ DEFAULT_MAX_POLL_INTERVAL = 60.0
 #: Polling of a trigger fire (DSS turns a manual fire into a run within seconds).
 DEFAULT_FIRE_POLL_INTERVAL = 1.0
 DEFAULT_FIRE_MAX_POLL_INTERVAL = 10.0
+#: Longest gap of a handle's wait given only a ``poll_interval`` (``run_and_wait(poll_interval=...)``).
+DEFAULT_HANDLE_MAX_POLL_INTERVAL = 15.0
+#: Longest gap while the abort operator waits for an aborted run to end.
+DEFAULT_ABORT_MAX_POLL_INTERVAL = 10.0
+#: Polling of a late fire's run after the deadline (see the run operator's grace period).
+LATE_FIRE_POLL_INTERVAL = 0.5
+LATE_FIRE_MAX_POLL_INTERVAL = 2.0
 _GROWTH = 0.1
 _JITTER = 0.1
 #: Runs are expected to end within +/- this fraction of the expected duration.
@@ -62,3 +69,19 @@ class PollSchedule:
         if rng is not None and delay > low:
             delay = max(low, delay * (1 + rng.uniform(-_JITTER, _JITTER)))
         return delay
+
+
+def fire_schedule(
+    poll_interval: float = DEFAULT_FIRE_POLL_INTERVAL, max_interval: float | None = None
+) -> PollSchedule:
+    """The schedule of a wait for a trigger fire to become a run: at most the fire defaults (DSS turns
+    a fire into a run within seconds), whatever the run's own schedule."""
+    return PollSchedule(
+        min(poll_interval, DEFAULT_FIRE_POLL_INTERVAL),
+        min(max_interval or DEFAULT_FIRE_MAX_POLL_INTERVAL, DEFAULT_FIRE_MAX_POLL_INTERVAL),
+    )
+
+
+def capped_schedule(poll_interval: float, max_interval: float) -> PollSchedule:
+    """``poll_interval`` growing up to at least ``max_interval`` (the larger of the two)."""
+    return PollSchedule(poll_interval, max(poll_interval, max_interval))

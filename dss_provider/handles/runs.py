@@ -16,7 +16,7 @@ from dss_provider.api.models import (
     step_job_ids,
     step_outcome,
 )
-from dss_provider.api.polling import PollSchedule
+from dss_provider.api.polling import DEFAULT_HANDLE_MAX_POLL_INTERVAL, PollSchedule, capped_schedule
 from dss_provider.api.verdict import judge_details
 from dss_provider.exceptions import (
     DSSBadRequestError,
@@ -31,11 +31,7 @@ if TYPE_CHECKING:
 
 
 def _schedule(poll_interval: float | None) -> PollSchedule | None:
-    return (
-        PollSchedule(poll_interval=poll_interval, max_interval=max(poll_interval, 15.0))
-        if poll_interval
-        else None
-    )
+    return capped_schedule(poll_interval, DEFAULT_HANDLE_MAX_POLL_INTERVAL) if poll_interval else None
 
 
 def _check_outcome(

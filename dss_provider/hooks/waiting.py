@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from dss_provider.api.models import run_is_finished
-from dss_provider.api.polling import PollSchedule
+from dss_provider.api.polling import PollSchedule, fire_schedule
 from dss_provider.api.retry import backoff_delay, is_transient
 from dss_provider.exceptions import DSSError, DSSTarget, DSSTimeoutError
 
@@ -95,7 +95,7 @@ def wait_for_fire(
     max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,
 ) -> FireState:
     """Poll a trigger fire until it became a run or was cancelled (``FireState.status`` says which)."""
-    schedule = schedule or PollSchedule(poll_interval=1.0, max_interval=10.0)
+    schedule = schedule or fire_schedule()
     end = _deadline(timeout, deadline)
     budget = _FailureBudget(max_consecutive_failures, end)
     started = time.time()

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from dss_provider.api.models import expected_duration, run_is_finished, summarize_run
-from dss_provider.api.polling import PollSchedule
+from dss_provider.api.polling import LATE_FIRE_MAX_POLL_INTERVAL, LATE_FIRE_POLL_INTERVAL, PollSchedule
 from dss_provider.api.run_ref import RunRef
 from dss_provider.api.verdict import Verdict, judge_details
 from dss_provider.compat import Context
@@ -194,7 +194,7 @@ class _DSSRunScenarioBase(_DSSScenarioOperator):
                 self.scenario_id,
                 **state.fire_ids,
                 timeout=LATE_FIRE_GRACE_SECONDS,
-                schedule=PollSchedule(0.5, 2.0),
+                schedule=PollSchedule(LATE_FIRE_POLL_INTERVAL, LATE_FIRE_MAX_POLL_INTERVAL),
             )
         except DSSError as err:
             raise DSSTimeoutError(

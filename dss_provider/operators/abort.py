@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from dss_provider.api.models import RunOutcome, run_is_finished, run_outcome
-from dss_provider.api.polling import PollSchedule
+from dss_provider.api.polling import DEFAULT_ABORT_MAX_POLL_INTERVAL, capped_schedule
 from dss_provider.checks import check_optional_id, check_optional_id_early, check_positive
 from dss_provider.compat import Context
 from dss_provider.exceptions import DSSTimeoutError
@@ -91,7 +91,7 @@ class DSSAbortScenarioOperator(_DSSScenarioOperator):
                     self.scenario_id,
                     run_id,
                     timeout=self.timeout,
-                    schedule=PollSchedule(self.poll_interval, max(self.poll_interval, 10.0)),
+                    schedule=capped_schedule(self.poll_interval, DEFAULT_ABORT_MAX_POLL_INTERVAL),
                 )
             except DSSTimeoutError:
                 raise DSSTimeoutError(

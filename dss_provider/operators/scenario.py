@@ -15,7 +15,12 @@ from datetime import timedelta
 from typing import Any
 
 from dss_provider.api.models import RunOutcome, run_is_finished, run_outcome
-from dss_provider.api.polling import DEFAULT_MAX_POLL_INTERVAL, DEFAULT_POLL_INTERVAL, PollSchedule
+from dss_provider.api.polling import (
+    DEFAULT_MAX_POLL_INTERVAL,
+    DEFAULT_POLL_INTERVAL,
+    PollSchedule,
+    fire_schedule,
+)
 from dss_provider.api.run_ref import RunRef
 from dss_provider.api.verdict import judge
 from dss_provider.checks import (
@@ -305,7 +310,7 @@ class DSSRunScenarioOperator(ResumableJobMixin, _DSSRunScenarioBase):
                 self.scenario_id,
                 **state.fire_ids,
                 deadline=self._deadline,
-                schedule=PollSchedule(min(self.poll_interval, 1.0), 10.0),
+                schedule=fire_schedule(self.poll_interval),
             )
             if fire.status == "run":
                 state = state.with_run((fire.run or {})["runId"])

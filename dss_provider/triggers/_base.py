@@ -216,8 +216,10 @@ class _DSSWaitTrigger(BaseTrigger):
         schedule: PollSchedule,
         elapsed: Callable[[], float],
         what: str,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> _T:
-        """Call ``poll`` until it returns a value; transient failures back off, the deadline raises."""
+        """Call ``poll`` until it returns a value; transient failures back off, the deadline raises.
+        ``sleep`` waits out a gap of the schedule (a project watch may end it early)."""
         failures = 0
         while True:
             try:
@@ -247,7 +249,10 @@ class _DSSWaitTrigger(BaseTrigger):
                 if now >= self.end_time:
                     raise _DeadlinePassed
                 delay = min(delay, self.end_time - now)
-            await asyncio.sleep(max(delay, 0.0))
+            if failures:
+                await asyncio.sleep(max(delay, 0.0))
+            else:
+                await sleep(max(delay, 0.0))
 
     def _failure_delay(self, failures: int, err: BaseException) -> float:
         """Exponential backoff from ``poll_interval`` up to ``max_poll_interval``, honouring Retry-After."""

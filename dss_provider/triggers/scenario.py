@@ -15,6 +15,11 @@ Failure policy of a wait:
 - the wall-clock ``end_time`` (epoch seconds) ends it with a ``timeout`` event. The trigger never aborts
   a run on timeout; the operator decides (in ``execute_complete``).
 
+Several run triggers of one project on one connection in a triggerer share one poll of the project's
+scenario list (:mod:`dss_provider.triggers.project_watch`) instead of each polling its run's details;
+each still asks its run's details to build the event, after a failed list poll, and at least every
+``max_poll_interval``.
+
 A trigger rebuilt from its serialized kwargs (triggerer restart, another triggerer) resumes the same
 wait: it never fires a scenario and never aborts a run except from :meth:`DSSScenarioRunTrigger.on_kill`
 when ``abort_on_kill`` is set.
@@ -48,7 +53,7 @@ from dss_provider.exceptions import (
 from dss_provider.hooks.connection import DEFAULT_CONN_ID
 from dss_provider.hooks.dss_async import DSSAsyncHook
 from dss_provider.hooks.waiting import DEFAULT_MAX_CONSECUTIVE_FAILURES
-from dss_provider.triggers import _user_kill, events
+from dss_provider.triggers import _user_kill, events, project_watch
 from dss_provider.triggers._base import (
     ON_KILL_FIRE_WAIT,
     TRIGGER_REQUEST_RETRIES,
@@ -222,7 +227,9 @@ class DSSScenarioRunTrigger(_DSSWaitTrigger):
     async def _wait(self) -> dict[str, Any]:
         hook = await self._acquire()
         if self._run_id is None:
-            fire_schedule = PollSchedule(self.poll_interval, min(self.max_poll_interval, 10.0))
+            fire_schedule = PollSchedule(
+                self.poll_interval, min(self.max_poll_interval, DEFAULT_FIRE_MAX_POLL_INTERVAL)
+            )
             state = await self._wait_for_fire(hook, fire_schedule)
             if state.status == "cancelled":
                 return self._cancelled_event(state)
@@ -239,13 +246,34 @@ class DSSScenarioRunTrigger(_DSSWaitTrigger):
         # One request description for the whole wait (it is immutable): no per-poll validation/quoting.
         request = endpoints.get_run_details(self.project_key, self.scenario_id, run_id)
 
+        # Other triggers of the project in this loop: one scenario list poll serves all of them.
+        watch = project_watch.watch_for(self.dss_conn_id, self.project_key)
+        watch.join()
+        start_ms = 0
+        woken: str | None = None
+        own_polls = False  # the list disagreed with the run: poll the run itself from now on
+
+        async def sleep(delay: float) -> None:
+            nonlocal woken
+            if own_polls or not watch.shared or not start_ms:
+                await asyncio.sleep(delay)
+                return
+            check_by = time.time() + max(delay, self.max_poll_interval)
+            if self.end_time is not None:
+                check_by = min(check_by, self.end_time)
+            woken = await watch.wait(hook, self.scenario_id, start_ms, schedule, started_at, delay, check_by)
+
         async def poll() -> dict[str, Any] | None:
-            nonlocal started_at
+            nonlocal started_at, start_ms, own_polls, woken
             details = await hook.execute(request)
             details = details if isinstance(details, dict) else {}
             run = details.get("scenarioRun") or {}
             if run.get("start"):
                 started_at = float(run["start"]) / 1000.0
+                start_ms = int(run["start"])
+            if woken == "ended" and not run_is_finished(run):
+                own_polls = True
+            woken = None
             summary = self._summarize(hook, details=details)
             self._last_run = summary
             if not run_is_finished(run):
@@ -266,12 +294,16 @@ class DSSScenarioRunTrigger(_DSSWaitTrigger):
                 warning=verdict.warning,
             )
 
-        return await self._poll_until(
-            poll,
-            schedule,
-            lambda: time.time() - started_at,
-            f"run {run_id} of {self.project_key}.{self.scenario_id}",
-        )
+        try:
+            return await self._poll_until(
+                poll,
+                schedule,
+                lambda: time.time() - started_at,
+                f"run {run_id} of {self.project_key}.{self.scenario_id}",
+                sleep,
+            )
+        finally:
+            project_watch.release_watch(watch)
 
     async def run(self) -> AsyncIterator[compat.TriggerEvent]:
         """Wait, then send one event. Before Airflow 3.3 (no ``on_kill`` call), a cancel that finds the

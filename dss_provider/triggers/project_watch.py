@@ -1,0 +1,191 @@
+"""One scenario-list poll per project answers every run trigger of that project in an event loop.
+
+A lone :class:`~dss_provider.triggers.scenario.DSSScenarioRunTrigger` polls its run's details on its
+own :class:`~dss_provider.api.polling.PollSchedule`. When two or more of them wait for runs of the same
+project on the same connection in one triggerer (mapped tasks, many DAGs), they share a
+:class:`ProjectWatch` instead: one ``GET /projects/{K}/scenarios/`` (each item says whether the
+scenario is ``running`` and since when, ``start``) tells every one of them whether its run is still
+going. The list is asked when the earliest of their schedules is due, so each trigger sees its run end
+as soon as its own schedule would have, for one request instead of one per trigger. A trigger asks
+its run's details itself only when the list says its run ended (to build the event), when the list
+request failed (its own failure budget then applies), or at least every ``max_poll_interval``.
+
+A run is taken for still going while its scenario is listed ``running`` with a ``start`` within
+:data:`SAME_START_MS` of the run's own; anything else only makes the trigger look at the run itself,
+so a scenario list that disagrees with the run never ends a wait wrongly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import weakref
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from dss_provider.api import endpoints
+from dss_provider.api.polling import PollSchedule
+from dss_provider.exceptions import DSSError
+from dss_provider.hooks.dss_async import DSSAsyncHook
+
+log = logging.getLogger(__name__)
+
+#: A listed scenario start this close to the run's start (ms) is the same run.
+SAME_START_MS = 5_000
+
+Wake = Literal["ended", "check"]
+
+
+@dataclass(eq=False)
+class _Waiter:
+    scenario_id: str
+    start_ms: int
+    schedule: PollSchedule
+    started_at: float
+    due: float
+    check_by: float
+    hook: DSSAsyncHook
+    woken: asyncio.Future[Wake] = field(repr=False, default=None)  # type: ignore[assignment]
+
+
+class ProjectWatch:
+    """The shared list poll of one (event loop, connection, project); get it with :func:`watch_for`."""
+
+    def __init__(self, dss_conn_id: str, project_key: str) -> None:
+        self.dss_conn_id = dss_conn_id
+        self.project_key = project_key
+        #: Triggers of the project waiting in this loop (joined, not yet left).
+        self.members = 0
+        self._waiters: set[_Waiter] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._changed = asyncio.Event()
+        #: List requests made (for tests and benchmarks).
+        self.polls = 0
+
+    @property
+    def shared(self) -> bool:
+        """More than one trigger of the project waits here: polling the list pays off."""
+        return self.members > 1
+
+    def join(self) -> None:
+        """A trigger of the project starts waiting."""
+        self.members += 1
+
+    def leave(self) -> None:
+        """A trigger of the project is done."""
+        self.members -= 1
+
+    async def wait(
+        self,
+        hook: DSSAsyncHook,
+        scenario_id: str,
+        start_ms: int,
+        schedule: PollSchedule,
+        started_at: float,
+        delay: float,
+        check_by: float,
+    ) -> Wake:
+        """Wait until the list shows the run ended (``"ended"``), or until the trigger should look at
+        the run itself (``"check"``: ``check_by`` passed, or the list request failed). The list is
+        asked through the hook of a waiting trigger (the watch holds no client of its own)."""
+        now = time.time()
+        waiter = _Waiter(scenario_id, start_ms, schedule, started_at, now + delay, max(check_by, now), hook)
+        waiter.woken = asyncio.get_running_loop().create_future()
+        self._waiters.add(waiter)
+        self._changed.set()
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run())
+        try:
+            return await waiter.woken
+        finally:
+            self._waiters.discard(waiter)
+
+    async def _run(self) -> None:
+        try:
+            while self._waiters:
+                await self._sleep_until_due()
+                if self._waiters:
+                    await self._poll(next(iter(self._waiters)).hook)
+        except Exception:  # never leave a trigger waiting on a dead watch
+            log.exception("The scenario list watch of project %s failed", self.project_key)
+            self._wake_all("check")
+
+    async def _sleep_until_due(self) -> None:
+        while self._waiters:
+            now = time.time()
+            due = min(min(w.due, w.check_by) for w in self._waiters)
+            if due <= now:
+                return
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), due - now)
+            except asyncio.TimeoutError:
+                return
+
+    async def _poll(self, hook: DSSAsyncHook) -> None:
+        self.polls += 1
+        try:
+            items = await hook.execute(endpoints.list_scenarios(self.project_key))
+        except DSSError as err:
+            log.warning(
+                "Listing the scenarios of %s failed (%s); each run is asked instead", self.project_key, err
+            )
+            self._wake_all("check")
+            return
+        now = time.time()
+        running = _running_starts(items)
+        for waiter in list(self._waiters):
+            listed = running.get(waiter.scenario_id)
+            if listed is None or abs(listed - waiter.start_ms) > SAME_START_MS:
+                _wake(waiter, "ended")
+            elif now >= waiter.check_by:
+                _wake(waiter, "check")
+            else:
+                waiter.due = now + waiter.schedule.next_delay(now - waiter.started_at)
+
+    def _wake_all(self, why: Wake) -> None:
+        for waiter in list(self._waiters):
+            _wake(waiter, why)
+
+
+def _wake(waiter: _Waiter, why: Wake) -> None:
+    if not waiter.woken.done():
+        waiter.woken.set_result(why)
+
+
+def _running_starts(items: Any) -> dict[str, int]:
+    """Scenario id -> start (ms) of the scenarios the list shows running."""
+    out: dict[str, int] = {}
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, dict) and item.get("running") and item.get("id"):
+            try:
+                out[str(item["id"])] = int(item.get("start") or 0)
+            except (TypeError, ValueError):
+                continue
+    return out
+
+
+_WATCHES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, str], ProjectWatch]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def watch_for(dss_conn_id: str, project_key: str) -> ProjectWatch:
+    """The watch of a project on the running loop (made on first use, dropped when nobody is left)."""
+    loop = asyncio.get_running_loop()
+    watches = _WATCHES.setdefault(loop, {})
+    key = (dss_conn_id, project_key)
+    watch = watches.get(key)
+    if watch is None:
+        watch = watches[key] = ProjectWatch(dss_conn_id, project_key)
+    return watch
+
+
+def release_watch(watch: ProjectWatch) -> None:
+    """Leave a watch; the last trigger to leave drops it."""
+    watch.leave()
+    if watch.members <= 0:
+        watches = _WATCHES.get(asyncio.get_running_loop(), {})
+        if watches.get((watch.dss_conn_id, watch.project_key)) is watch:
+            del watches[(watch.dss_conn_id, watch.project_key)]
