@@ -14,7 +14,9 @@ from datetime import date, datetime
 from typing import Any, Literal
 from urllib.parse import quote
 
-from dss_provider.checks import check_id, check_json_object
+# Re-exported: callers (and older code) use endpoints.check_id and endpoints.check_json_object.
+from dss_provider.checks import check_id as check_id
+from dss_provider.checks import check_json_object as check_json_object
 from dss_provider.exceptions import DSSConfigurationError, DSSTarget
 
 ResponseKind = Literal["json", "text", "bytes"]
@@ -90,6 +92,7 @@ def abort_scenario(project_key: str, scenario_id: str) -> ApiRequest:
 
 
 def get_trigger_fire(project_key: str, scenario_id: str, trigger_id: str, trigger_run_id: str) -> ApiRequest:
+    """A trigger fire (``trigger_id/trigger_run_id``): ``{"trigger": ..., "runId": ..., "cancelled": ...}``."""
     k = check_id(project_key, "project_key")
     s = check_id(scenario_id, "scenario_id")
     t = check_id(trigger_id, "trigger_id")
@@ -122,6 +125,7 @@ def get_run_details(project_key: str, scenario_id: str, run_id: str) -> ApiReque
 def get_last_runs(
     project_key: str, scenario_id: str, limit: int = 10, only_finished_runs: bool = False
 ) -> ApiRequest:
+    """The scenario's last ``limit`` runs, newest first (only finished ones if asked)."""
     base, target = _scenario(project_key, scenario_id)
     if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
         raise DSSConfigurationError(f"limit must be a positive integer, got {limit!r}.")
@@ -132,12 +136,14 @@ def get_last_runs(
 def get_runs_by_date(
     project_key: str, scenario_id: str, from_date: date | datetime | str, to_date: date | datetime | str
 ) -> ApiRequest:
+    """The scenario's runs between two dates."""
     base, target = _scenario(project_key, scenario_id)
     query = (("fromDate", _date(from_date, "from_date")), ("toDate", _date(to_date, "to_date")))
     return ApiRequest("runs_by_date", "GET", f"{base}/get-runs-by-date", target, query=query)
 
 
 def get_run_log(project_key: str, scenario_id: str, run_id: str, step_id: str | None = None) -> ApiRequest:
+    """The log of a run (of one step with ``step_id``), as text."""
     base, target = _run(project_key, scenario_id, run_id)
     query: tuple[tuple[str, str], ...] = ()
     if step_id is not None:
@@ -147,11 +153,13 @@ def get_run_log(project_key: str, scenario_id: str, run_id: str, step_id: str | 
 
 
 def get_run_report(project_key: str, scenario_id: str, run_id: str) -> ApiRequest:
+    """The JUnit XML report of a test run, as bytes."""
     base, target = _run(project_key, scenario_id, run_id)
     return ApiRequest("report", "GET", f"{base}/scenario-run-report", target, response="bytes")
 
 
 def get_step_run_report(project_key: str, scenario_id: str, run_id: str, step_id: str) -> ApiRequest:
+    """The JUnit XML report of one step of a test run, as bytes."""
     base, target = _run(project_key, scenario_id, run_id)
     s = check_id(step_id, "step_id")
     target = DSSTarget(target.project_key, target.scenario_id, target.run_id, step_id=s)
@@ -163,34 +171,40 @@ def get_step_run_report(project_key: str, scenario_id: str, run_id: str, step_id
 
 
 def get_light_status(project_key: str, scenario_id: str) -> ApiRequest:
+    """The scenario's light status: ``{"running": ..., "nextRun": ...}``."""
     base, target = _scenario(project_key, scenario_id)
     return ApiRequest("light", "GET", f"{base}/light", target)
 
 
 def set_light_status(project_key: str, scenario_id: str, definition: dict[str, Any]) -> ApiRequest:
+    """Save the scenario's light settings (``definition``)."""
     base, target = _scenario(project_key, scenario_id)
     body = check_json_object(definition, "definition")
     return ApiRequest("set_light", "PUT", f"{base}/light", target, body=body, has_body=True)
 
 
 def get_settings(project_key: str, scenario_id: str) -> ApiRequest:
+    """The scenario's raw settings."""
     base, target = _scenario(project_key, scenario_id)
     return ApiRequest("settings", "GET", base, target)
 
 
 def save_settings(project_key: str, scenario_id: str, settings: dict[str, Any]) -> ApiRequest:
+    """Save the scenario's raw settings."""
     base, target = _scenario(project_key, scenario_id)
     body = check_json_object(settings, "settings")
     return ApiRequest("save_settings", "PUT", base, target, body=body, has_body=True)
 
 
 def get_payload(project_key: str, scenario_id: str, extension: str = "py") -> ApiRequest:
+    """The script of a Python scenario: ``{"script": ...}``."""
     base, target = _scenario(project_key, scenario_id)
     body = {"extension": extension}
     return ApiRequest("payload", "GET", f"{base}/payload", target, body=body, has_body=True)
 
 
 def set_payload(project_key: str, scenario_id: str, script: str, extension: str | None = "py") -> ApiRequest:
+    """Save the script of a Python scenario."""
     base, target = _scenario(project_key, scenario_id)
     if not isinstance(script, str):
         raise DSSConfigurationError(f"script must be a string, got {type(script).__name__}.")
@@ -201,6 +215,7 @@ def set_payload(project_key: str, scenario_id: str, script: str, extension: str 
 
 
 def delete_scenario(project_key: str, scenario_id: str) -> ApiRequest:
+    """Delete the scenario."""
     base, target = _scenario(project_key, scenario_id)
     return ApiRequest("delete", "DELETE", base, target)
 
@@ -214,6 +229,7 @@ def _project(project_key: str) -> tuple[str, DSSTarget]:
 
 
 def list_scenarios(project_key: str) -> ApiRequest:
+    """The project's scenarios, as list items."""
     base, target = _project(project_key)
     return ApiRequest("list_scenarios", "GET", f"{base}/scenarios/", target)
 
@@ -221,6 +237,7 @@ def list_scenarios(project_key: str) -> ApiRequest:
 def create_scenario(
     project_key: str, name: str, scenario_type: str, definition: dict[str, Any] | None = None
 ) -> ApiRequest:
+    """Create a scenario (``step_based`` or ``custom_python``) from an optional definition."""
     base, target = _project(project_key)
     if not isinstance(name, str) or not name.strip():
         raise DSSConfigurationError(f"name must be a non-empty string, got {name!r}.")
@@ -234,23 +251,27 @@ def create_scenario(
 
 
 def get_testing_status(project_key: str, bundle_id: str | None = None) -> ApiRequest:
+    """The project's test scenario results (of one bundle with ``bundle_id``)."""
     base, target = _project(project_key)
     query = (("bundleId", bundle_id),) if bundle_id else ()
     return ApiRequest("testing_status", "GET", f"{base}/scenarios/testing-status", target, query=query)
 
 
 def list_discussions(project_key: str, scenario_id: str) -> ApiRequest:
+    """The scenario's discussions."""
     base, target = _discussions(project_key, scenario_id)
     return ApiRequest("list_discussions", "GET", f"{base}/", target)
 
 
 def create_discussion(project_key: str, scenario_id: str, topic: str, message: str) -> ApiRequest:
+    """Open a discussion on the scenario with a first message."""
     base, target = _discussions(project_key, scenario_id)
     body = {"topic": topic, "reply": message}
     return ApiRequest("create_discussion", "POST", f"{base}/", target, body=body, has_body=True)
 
 
 def get_discussion(project_key: str, scenario_id: str, discussion_id: str) -> ApiRequest:
+    """One discussion of the scenario, with its replies."""
     base, target = _discussions(project_key, scenario_id)
     d = check_id(discussion_id, "discussion_id")
     return ApiRequest("discussion", "GET", f"{base}/{_seg(d)}", target)
@@ -259,6 +280,7 @@ def get_discussion(project_key: str, scenario_id: str, discussion_id: str) -> Ap
 def update_discussion(
     project_key: str, scenario_id: str, discussion_id: str, data: dict[str, Any]
 ) -> ApiRequest:
+    """Save a discussion's metadata."""
     base, target = _discussions(project_key, scenario_id)
     d = check_id(discussion_id, "discussion_id")
     body = check_json_object(data, "discussion")
@@ -266,6 +288,7 @@ def update_discussion(
 
 
 def add_discussion_reply(project_key: str, scenario_id: str, discussion_id: str, text: str) -> ApiRequest:
+    """Add a reply to a discussion."""
     base, target = _discussions(project_key, scenario_id)
     d = check_id(discussion_id, "discussion_id")
     body = {"reply": text}
@@ -288,6 +311,7 @@ def list_projects() -> ApiRequest:
 
 
 def create_project(project_key: str, name: str, owner: str, description: str | None = None) -> ApiRequest:
+    """Create a project."""
     k = check_id(project_key, "project_key")
     body: dict[str, Any] = {"projectKey": k, "name": name, "owner": owner}
     if description is not None:
@@ -298,6 +322,7 @@ def create_project(project_key: str, name: str, owner: str, description: str | N
 
 
 def list_running_scenario_futures(all_users: bool = False) -> ApiRequest:
+    """The scenario futures (running runs) of the caller, or of every user with ``all_users``."""
     query = (("withScenarios", "True"), ("withNotScenarios", "False"), ("allUsers", _bool(all_users)))
     return ApiRequest("futures", "GET", "/futures/", DSSTarget(), query=query)
 

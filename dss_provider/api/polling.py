@@ -16,7 +16,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from dss_provider.checks import check_positive
+# Re-exported: callers (and older code) use polling.check_positive.
+from dss_provider.checks import check_positive as check_positive
 
 DEFAULT_POLL_INTERVAL = 2.0
 DEFAULT_MAX_POLL_INTERVAL = 60.0
