@@ -92,7 +92,7 @@ def abort_scenario(project_key: str, scenario_id: str) -> ApiRequest:
 
 
 def get_trigger_fire(project_key: str, scenario_id: str, trigger_id: str, trigger_run_id: str) -> ApiRequest:
-    """A trigger fire (``trigger_id/trigger_run_id``): ``{"trigger": ..., "runId": ..., "cancelled": ...}``."""
+    """A trigger fire: ``{"trigger": ..., "runId": ..., "cancelled": ...}``."""
     k = check_id(project_key, "project_key")
     s = check_id(scenario_id, "scenario_id")
     t = check_id(trigger_id, "trigger_id")

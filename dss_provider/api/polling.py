@@ -75,8 +75,10 @@ class PollSchedule:
 def fire_schedule(
     poll_interval: float = DEFAULT_FIRE_POLL_INTERVAL, max_interval: float | None = None
 ) -> PollSchedule:
-    """The schedule of a wait for a trigger fire to become a run: at most the fire defaults (DSS turns
-    a fire into a run within seconds), whatever the run's own schedule."""
+    """The schedule of a wait for a trigger fire to become a run: at most the fire defaults.
+
+    DSS turns a fire into a run within seconds, whatever the run's own schedule.
+    """
     return PollSchedule(
         min(poll_interval, DEFAULT_FIRE_POLL_INTERVAL),
         min(max_interval or DEFAULT_FIRE_MAX_POLL_INTERVAL, DEFAULT_FIRE_MAX_POLL_INTERVAL),
