@@ -21,14 +21,17 @@ class DSSScenarioStatus:
         self.data = data
 
     def get_raw(self) -> dict[str, Any]:
+        """The status as DSS returned it."""
         return self.data
 
     @property
     def running(self) -> bool:
+        """Whether the scenario has a run in progress."""
         return bool(self.data["running"])
 
     @property
     def next_run(self) -> datetime | None:
+        """When a time trigger next runs the scenario (None if never)."""
         return ms_to_datetime(self.data.get("nextRun"))
 
 
@@ -40,25 +43,31 @@ class DSSScenarioListItem:
         self.data = data
 
     def get_raw(self) -> dict[str, Any]:
+        """The list item as DSS returned it."""
         return self.data
 
     def to_scenario(self) -> DSSScenario:
+        """The scenario's handle."""
         return self.hook.get_scenario(self.data["projectKey"], self.data["id"])
 
     @property
     def id(self) -> str:
+        """The scenario id."""
         return str(self.data["id"])
 
     @property
     def name(self) -> str | None:
+        """The scenario's name."""
         return self.data.get("name")
 
     @property
     def running(self) -> bool:
+        """Whether the scenario has a run in progress."""
         return bool(self.data.get("running"))
 
     @property
     def start_time(self) -> datetime | None:
+        """When the current run started (None if none)."""
         return ms_to_datetime(self.data.get("start"))
 
 
@@ -69,14 +78,17 @@ class DSSTestingStatus:
         self.raw = raw
 
     def get_raw(self) -> dict[str, Any]:
+        """The testing status as DSS returned it."""
         return self.raw
 
     @property
     def nb_total_ran_scenarios(self) -> int:
+        """How many test scenarios ran."""
         return int(self.raw.get("nbTotalRanScenarios") or 0)
 
     @property
     def nb_scenarios_per_outcome(self) -> dict[str, int]:
+        """How many test scenarios ended with each outcome."""
         return dict(self.raw.get("nbScenariosPerOutcome") or {})
 
 
@@ -89,9 +101,11 @@ class DSSDiscussion:
         self.data = data
 
     def get_metadata(self) -> dict[str, Any]:
+        """The discussion without its replies."""
         return {k: v for k, v in self.data.items() if k != "replies"}
 
     def set_metadata(self, metadata: dict[str, Any]) -> None:
+        """Save the discussion's metadata (its replies stay)."""
         body = {**metadata, "replies": self.data.get("replies", [])}
         o = self.owner
         self.data = o.hook.execute(
@@ -99,9 +113,11 @@ class DSSDiscussion:
         )
 
     def get_replies(self) -> list[dict[str, Any]]:
+        """The discussion's replies."""
         return list(self.data.get("replies") or [])
 
     def add_reply(self, text: str) -> None:
+        """Add a reply to the discussion."""
         o = self.owner
         req = endpoints.add_discussion_reply(o.project_key, o.scenario_id, self.discussion_id, text)
         self.data = o.hook.execute(req)
@@ -116,15 +132,18 @@ class DSSObjectDiscussions:
         self.scenario_id = scenario_id
 
     def list_discussions(self) -> list[DSSDiscussion]:
+        """The scenario's discussions."""
         items = self.hook.execute(endpoints.list_discussions(self.project_key, self.scenario_id))
         return [DSSDiscussion(self, str(d["id"]), d) for d in items]
 
     def create_discussion(self, topic: str, message: str) -> DSSDiscussion:
+        """Open a discussion on the scenario with a first message."""
         data = self.hook.execute(
             endpoints.create_discussion(self.project_key, self.scenario_id, topic, message)
         )
         return DSSDiscussion(self, str(data["id"]), data)
 
     def get_discussion(self, discussion_id: str) -> DSSDiscussion:
+        """One discussion of the scenario."""
         data = self.hook.execute(endpoints.get_discussion(self.project_key, self.scenario_id, discussion_id))
         return DSSDiscussion(self, discussion_id, data)

@@ -52,23 +52,26 @@ def _check_outcome(
     )
 
 
-class DSSStepRunDetails(dict):
+class DSSStepRunDetails(dict[str, Any]):
     """One step run (a dict, as DSS sent it)."""
 
     @property
     def outcome(self) -> str | None:
+        """The step's outcome (None while it runs)."""
         return step_outcome(self)
 
     @property
     def job_ids(self) -> list[str]:
+        """The ids of the jobs the step started."""
         return step_job_ids(self)
 
     @property
     def first_error_details(self) -> dict[str, Any] | None:
+        """The step's first error (None if none)."""
         return step_first_error(self)
 
 
-class DSSScenarioRunDetails(dict):
+class DSSScenarioRunDetails(dict[str, Any]):
     """Run details: ``scenarioRun`` and ``stepRuns`` (only started steps)."""
 
     def __init__(self, data: dict[str, Any]) -> None:
@@ -77,15 +80,18 @@ class DSSScenarioRunDetails(dict):
 
     @property
     def steps(self) -> list[DSSStepRunDetails]:
+        """The run's step runs."""
         return list(self["stepRuns"])
 
     @property
     def last_step(self) -> DSSStepRunDetails | None:
+        """The run's last step run (None if none)."""
         steps = self.steps
         return steps[-1] if steps else None
 
     @property
     def first_error_details(self) -> dict[str, Any] | None:
+        """The first error of the run's steps (None if none)."""
         return first_error_details(self)
 
 
@@ -98,17 +104,21 @@ class DSSScenarioRun:
 
     @property
     def id(self) -> str:
+        """The run id."""
         return str(self.run["runId"])
 
     def get_info(self) -> dict[str, Any]:
+        """The run as DSS returned it."""
         return self.run
 
     def refresh(self) -> None:
+        """Read the run again from DSS."""
         details = self.scenario.hook.get_run_details(self.scenario.project_key, self.scenario.id, self.id)
         if details.get("scenarioRun"):
             self.run = details["scenarioRun"]
 
     def get_details(self) -> DSSScenarioRunDetails:
+        """The run's details, with its step runs."""
         details = self.scenario.hook.get_run_details(self.scenario.project_key, self.scenario.id, self.id)
         if details.get("scenarioRun"):
             self.run = details["scenarioRun"]
@@ -122,8 +132,11 @@ class DSSScenarioRun:
         poll_interval: float | None = None,
         fail_on_warning: bool = False,
     ) -> DSSScenarioRun:
-        """Wait until the run ends; raises on FAILED/ABORTED (and WARNING with ``fail_on_warning``)
-        unless ``no_fail``. Unlike the official client it returns the run and accepts WARNING."""
+        """Wait until the run ends; raise on FAILED/ABORTED (and WARNING with ``fail_on_warning``).
+
+        Nothing is raised with ``no_fail``. Unlike the official client it returns the run and accepts
+        WARNING.
+        """
         details = DSSScenarioRunDetails(
             waiting.wait_for_run(
                 self.scenario.hook,
@@ -140,6 +153,7 @@ class DSSScenarioRun:
 
     @property
     def running(self) -> bool:
+        """Whether the run is still going."""
         return not run_is_finished(self.run)
 
     @property
@@ -149,14 +163,17 @@ class DSSScenarioRun:
 
     @property
     def trigger(self) -> dict[str, Any]:
+        """The trigger that started the run."""
         return dict((self.run.get("trigger") or {}).get("trigger") or {})
 
     def get_start_time(self) -> datetime | None:
+        """When the run started (None before it starts)."""
         return ms_to_datetime(self.run.get("start"))
 
     start_time = property(get_start_time)
 
     def get_end_time(self) -> datetime:
+        """When the run ended (an error while it runs)."""
         end = ms_to_datetime(self.run.get("end"))
         if end is None:
             raise ValueError(f"Scenario run {self.id} has not completed")
@@ -165,6 +182,7 @@ class DSSScenarioRun:
     end_time = property(get_end_time)
 
     def get_duration(self) -> float:
+        """The run's duration in seconds (so far while it runs)."""
         return run_duration(self.run) or 0.0
 
     duration = property(get_duration)
@@ -188,11 +206,13 @@ class DSSScenarioRun:
         return bytes(self.scenario.hook.execute(req))
 
     def get_step_run_report(self, step_id: str) -> bytes:
+        """The JUnit XML report of one step of this test run."""
         self._check_test()
         req = endpoints.get_step_run_report(self.scenario.project_key, self.scenario.id, self.id, step_id)
         return bytes(self.scenario.hook.execute(req))
 
     def get_log(self, step_id: str | None = None) -> str:
+        """The run's log (one step's with ``step_id``)."""
         return self.scenario.hook.get_run_log(self.scenario.project_key, self.scenario.id, self.id, step_id)
 
 
@@ -204,14 +224,17 @@ class DSSTriggerFire:
         self.trigger_fire = trigger_fire
 
     def get_raw(self) -> dict[str, Any]:
+        """The trigger fire as DSS returned it."""
         return self.trigger_fire
 
     @property
     def trigger_id(self) -> str:
+        """The id of the trigger that fired."""
         return str((self.trigger_fire.get("trigger") or {}).get("id"))
 
     @property
     def trigger_run_id(self) -> str:
+        """The id of this fire of the trigger."""
         return str(self.trigger_fire["runId"])
 
     def _target(self) -> DSSTarget:
@@ -256,6 +279,7 @@ class DSSTriggerFire:
         return DSSScenarioRun(self.scenario, run) if run else None
 
     def is_cancelled(self, refresh: bool = False) -> bool:
+        """Whether DSS cancelled the fire (read again first with ``refresh``)."""
         if refresh:
             self.trigger_fire = self.scenario.hook.execute(
                 endpoints.get_trigger_fire(

@@ -81,6 +81,7 @@ class DSSScenario:
     # --- history -------------------------------------------------------------------------------
 
     def get_last_runs(self, limit: int = 10, only_finished_runs: bool = False) -> list[DSSScenarioRun]:
+        """The scenario's last ``limit`` runs, newest first (only finished ones if asked)."""
         runs = self.hook.execute(
             endpoints.get_last_runs(self.project_key, self.id, limit, only_finished_runs)
         )
@@ -89,14 +90,17 @@ class DSSScenario:
     def get_runs_by_date(
         self, from_date: date | datetime | str, to_date: date | datetime | str | None = None
     ) -> list[DSSScenarioRun]:
-        """Runs from ``from_date`` (inclusive) to ``to_date`` (exclusive; default: tomorrow, computed at
-        call time, not at import time as in the official client)."""
+        """Runs from ``from_date`` (inclusive) to ``to_date`` (exclusive; default: tomorrow).
+
+        Tomorrow is computed at call time, not at import time as in the official client.
+        """
         if to_date is None:
             to_date = datetime.now(timezone.utc) + timedelta(days=1)
         runs = self.hook.execute(endpoints.get_runs_by_date(self.project_key, self.id, from_date, to_date))
         return [DSSScenarioRun(self, r) for r in runs]
 
     def get_last_finished_run(self) -> DSSScenarioRun:
+        """The scenario's last finished run (an error if it never finished one)."""
         return DSSScenarioRun(self, self.hook.get_last_finished_run(self.project_key, self.id))
 
     def get_last_successful_run(self, limit: int = 50) -> DSSScenarioRun:
@@ -110,18 +114,22 @@ class DSSScenario:
         )
 
     def get_current_run(self) -> DSSScenarioRun | None:
+        """The scenario's run in progress (None if none)."""
         runs = self.get_last_runs(limit=1, only_finished_runs=False)
         if not runs or run_is_finished(runs[0].run):
             return None
         return runs[0]
 
     def get_run(self, run_id: str) -> DSSScenarioRun:
+        """The run ``run_id`` of the scenario."""
         details = self.hook.get_run_details(self.project_key, self.id, run_id)
         return DSSScenarioRun(self, details["scenarioRun"])
 
     def get_average_duration(self, limit: int = 3) -> float | None:
-        """Mean duration (s) of the last ``limit`` SUCCESS/WARNING runs, or None if there are fewer
-        (the official client averages every finished run, failures included)."""
+        """Mean duration (s) of the last ``limit`` SUCCESS/WARNING runs, or None if there are fewer.
+
+        The official client averages every finished run, failures included.
+        """
         runs = self.hook.execute(endpoints.get_last_runs(self.project_key, self.id, max(limit * 4, 10), True))
         good = [
             d
@@ -134,11 +142,13 @@ class DSSScenario:
     # --- status and definition -----------------------------------------------------------------
 
     def get_status(self) -> DSSScenarioStatus:
+        """The scenario's light status."""
         return DSSScenarioStatus(
             self, self.hook.execute(endpoints.get_light_status(self.project_key, self.id))
         )
 
     def get_settings(self) -> DSSScenarioSettings:
+        """The scenario's settings (step-based or Python script)."""
         data = self.hook.execute(endpoints.get_settings(self.project_key, self.id))
         if data.get("type") == "step_based":
             return StepBasedScenarioSettings(self, data)
@@ -164,21 +174,26 @@ class DSSScenario:
         return dict(self.hook.execute(req(self.project_key, self.id, definition)) or {})
 
     def get_payload(self, extension: str = "py") -> str:
+        """The script of a Python scenario."""
         payload = self.hook.execute(endpoints.get_payload(self.project_key, self.id, extension))
         return str((payload or {}).get("script") or "")
 
     def set_payload(self, script: str, extension: str = "py") -> dict[str, Any]:
+        """Save the script of a Python scenario."""
         return dict(
             self.hook.execute(endpoints.set_payload(self.project_key, self.id, script, extension)) or {}
         )
 
     def delete(self) -> dict[str, Any]:
+        """Delete the scenario."""
         return dict(self.hook.execute(endpoints.delete_scenario(self.project_key, self.id)) or {})
 
     def get_object_discussions(self) -> DSSObjectDiscussions:
+        """The scenario's discussions."""
         return DSSObjectDiscussions(self.hook, self.project_key, self.id)
 
     def get_trigger_fire(self, trigger_id: str, trigger_run_id: str) -> DSSTriggerFire:
+        """A fire of one of the scenario's triggers."""
         fire = self.hook.execute(
             endpoints.get_trigger_fire(self.project_key, self.id, trigger_id, trigger_run_id)
         )

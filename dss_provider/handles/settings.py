@@ -44,10 +44,12 @@ class DSSScenarioSettings:
         self.data = data
 
     def get_raw(self) -> dict[str, Any]:
+        """The settings as DSS returned them (edits go through ``save``)."""
         return self.data
 
     @property
     def active(self) -> bool:
+        """Whether the scenario's triggers are active."""
         return bool(self.data.get("active"))
 
     @active.setter
@@ -56,6 +58,7 @@ class DSSScenarioSettings:
 
     @property
     def run_as(self) -> str | None:
+        """The user the scenario runs as (None: its last author)."""
         return self.data.get("runAsUser")
 
     @run_as.setter
@@ -64,8 +67,10 @@ class DSSScenarioSettings:
 
     @property
     def effective_run_as(self) -> str | None:
+        """The user the scenario actually runs as."""
         if "runAsUser" in self.data:
-            return self.data["runAsUser"]
+            run_as: str | None = self.data["runAsUser"]
+            return run_as
         for tag in ("versionTag", "creationTag"):
             login = ((self.data.get(tag) or {}).get("lastModifiedBy") or {}).get("login")
             if login:
@@ -74,11 +79,15 @@ class DSSScenarioSettings:
 
     @property
     def raw_triggers(self) -> list[dict[str, Any]]:
-        return self.data.setdefault("triggers", [])
+        """The scenario's triggers (a live list: edit, then ``save``)."""
+        triggers: list[dict[str, Any]] = self.data.setdefault("triggers", [])
+        return triggers
 
     @property
     def raw_reporters(self) -> list[dict[str, Any]]:
-        return self.data.setdefault("reporters", [])
+        """The scenario's reporters (a live list: edit, then ``save``)."""
+        reporters: list[dict[str, Any]] = self.data.setdefault("reporters", [])
+        return reporters
 
     def _add_temporal(self, params: dict[str, Any]) -> dict[str, Any]:
         trigger = {"active": True, "type": "temporal", "params": params}
@@ -86,6 +95,7 @@ class DSSScenarioSettings:
         return trigger
 
     def add_periodic_trigger(self, every_minutes: int = 5) -> dict[str, Any]:
+        """Add a trigger running the scenario every ``every_minutes`` minutes."""
         return self._add_temporal({"frequency": "Minutely", "repeatFrequency": every_minutes})
 
     def add_hourly_trigger(
@@ -98,6 +108,7 @@ class DSSScenarioSettings:
         repeat_every: int = 1,
         timezone: str = "SERVER",
     ) -> dict[str, Any]:
+        """Add a trigger running the scenario every hour(s) at a given minute."""
         return self._add_temporal(
             {
                 "frequency": "Hourly",
@@ -120,6 +131,7 @@ class DSSScenarioSettings:
         repeat_every: int = 1,
         timezone: str = "SERVER",
     ) -> dict[str, Any]:
+        """Add a trigger running the scenario every day(s) at a given time."""
         params: dict[str, Any] = {
             "frequency": "Daily" if days is None else "Weekly",
             "hour": hour,
@@ -146,6 +158,7 @@ class DSSScenarioSettings:
         repeat_every: int = 1,
         timezone: str = "SERVER",
     ) -> dict[str, Any]:
+        """Add a trigger running the scenario every month(s) on a given day."""
         if run_on not in _RUN_ON:
             raise ValueError(f"run_on must be one of {sorted(_RUN_ON)}, got {run_on!r}.")
         return self._add_temporal(
@@ -161,23 +174,31 @@ class DSSScenarioSettings:
         )
 
     def save(self) -> None:
+        """Save the settings to DSS."""
         s = self.scenario
         s.hook.execute(endpoints.save_settings(s.project_key, s.id, self.data))
 
 
 class StepBasedScenarioSettings(DSSScenarioSettings):
+    """The settings of a step-based scenario."""
+
     @property
     def raw_steps(self) -> list[dict[str, Any]]:
-        return self.data.setdefault("params", {}).setdefault("steps", [])
+        """The scenario's steps (a live list: edit, then ``save``)."""
+        steps: list[dict[str, Any]] = self.data.setdefault("params", {}).setdefault("steps", [])
+        return steps
 
 
 class PythonScriptBasedScenarioSettings(DSSScenarioSettings):
+    """The settings of a Python script scenario, with its script."""
+
     def __init__(self, scenario: DSSScenario, data: dict[str, Any], script: str) -> None:
         super().__init__(scenario, data)
         self.script = script
 
     @property
     def code(self) -> str:
+        """The scenario's script."""
         return self.script
 
     @code.setter
@@ -185,6 +206,7 @@ class PythonScriptBasedScenarioSettings(DSSScenarioSettings):
         self.script = value
 
     def save(self) -> None:
+        """Save the settings and the script to DSS."""
         super().save()
         s = self.scenario
         s.hook.execute(endpoints.set_payload(s.project_key, s.id, self.script, extension=None))
