@@ -17,9 +17,7 @@ import weakref
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode, urlsplit
 
-import aiohttp
 import tenacity
-from yarl import URL
 
 from dss_provider.api import procedures
 from dss_provider.api.endpoints import ApiRequest
@@ -35,6 +33,9 @@ from dss_provider.hooks.connection import (
 
 if TYPE_CHECKING:
     import ssl
+
+    import aiohttp
+    from yarl import URL
 
 log = logging.getLogger(__name__)
 
@@ -220,6 +221,10 @@ class DSSAsyncHook:
         return await retrying(attempt)
 
     async def _send_once(self, shared: _Shared, request: ApiRequest) -> Any:
+        # Imported on first use: a worker that only builds a trigger to defer never loads aiohttp (~100 ms).
+        import aiohttp
+        from yarl import URL
+
         target = shared.origin + quote(shared.prefix + request.path, safe=_PATH_SAFE)
         if request.query:
             target += "?" + urlencode(request.query)
@@ -289,6 +294,8 @@ class DSSAsyncHook:
 
 def _make_client(config: DSSConnectionConfig) -> _Shared:
     """A new shared session for ``config`` (on the running loop)."""
+    import aiohttp
+
     timeout = float(config.timeout)
     connector = aiohttp.TCPConnector(
         limit=MAX_CONNECTIONS,
@@ -336,6 +343,7 @@ def _ssl_context(config: DSSConnectionConfig) -> ssl.SSLContext:
 def _env_proxy(url: str) -> tuple[URL | None, aiohttp.BasicAuth | None]:
     """The proxy aiohttp's ``trust_env`` would use for ``url`` (HTTP(S)_PROXY, NO_PROXY), else None."""
     from aiohttp.helpers import get_env_proxy_for_url
+    from yarl import URL
 
     try:
         return get_env_proxy_for_url(URL(url))
