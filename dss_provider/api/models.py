@@ -22,6 +22,7 @@ class RunOutcome(str, Enum):
 
     @classmethod
     def parse(cls, value: object) -> RunOutcome:
+        """The outcome ``value`` names (``ValueError`` naming the known ones if none)."""
         try:
             return cls(str(value).upper())
         except ValueError:
@@ -43,10 +44,12 @@ def ms_to_datetime(value: object) -> datetime | None:
 
 
 def iso(value: datetime | None) -> str | None:
+    """ISO 8601 text of a datetime (None stays None)."""
     return value.isoformat() if value else None
 
 
 def run_is_finished(run: dict[str, Any]) -> bool:
+    """Whether a DSS run dict has its result."""
     return bool(run.get("result"))
 
 
@@ -59,6 +62,7 @@ def run_outcome(run: dict[str, Any]) -> str | None:
 
 
 def run_duration(run: dict[str, Any], now: datetime | None = None) -> float | None:
+    """Seconds from the run's start to its end (to ``now`` while it runs); None before it starts."""
     start = ms_to_datetime(run.get("start"))
     if start is None:
         return None
@@ -79,17 +83,20 @@ def expected_duration(runs: list[dict[str, Any]], limit: int = 5) -> float | Non
 
 
 def step_id(step_run: dict[str, Any]) -> str | None:
+    """The id of a step run's step."""
     step = step_run.get("step") or {}
     target = (step_run.get("result") or {}).get("target") or {}
     return step.get("id") or target.get("stepId")
 
 
 def step_outcome(step_run: dict[str, Any]) -> str | None:
+    """The outcome of a step run (None while it runs)."""
     result = step_run.get("result")
     return str(result.get("outcome")) if result and result.get("outcome") else None
 
 
 def step_job_ids(step_run: dict[str, Any]) -> list[str]:
+    """The ids of the jobs a step run started."""
     items = step_run.get("additionalReportItems") or []
     return [str(i["jobId"]) for i in items if i.get("type") == "JOB_EXECUTED" and i.get("jobId")]
 
@@ -148,6 +155,8 @@ def describe_error(err: dict[str, Any] | None) -> str:
 
 
 class StepSummary(TypedDict):
+    """One step of the run dict a run task returns (the public XCom contract)."""
+
     id: str | None
     name: str | None
     type: str | None
@@ -176,6 +185,7 @@ class RunSummary(TypedDict):
 
 
 def summarize_step(step_run: dict[str, Any]) -> StepSummary:
+    """A DSS step run as a :class:`StepSummary`."""
     step = step_run.get("step") or {}
     result = step_run.get("result") or {}
     return StepSummary(
@@ -210,9 +220,11 @@ def summarize_run(
     run: dict[str, Any] | None = None,
     ids: dict[str, Any] | None = None,
 ) -> RunSummary:
-    """Build the run dict from what is known: a fire only, a run, or full run details; ``ids``
-    (``trigger_id``, ``trigger_run_id``, ``run_id``, e.g. ``RunRef.as_dict()``) fill what DSS JSON
-    does not give."""
+    """Build the run dict from what is known: a fire only, a run, or full run details.
+
+    ``ids`` (``trigger_id``, ``trigger_run_id``, ``run_id``, e.g. ``RunRef.as_dict()``) fill what DSS
+    JSON does not give.
+    """
     run = run or (details or {}).get("scenarioRun") or {}
     fire = fire or run.get("trigger") or {}
     ids = ids or {}

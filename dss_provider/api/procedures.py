@@ -75,8 +75,11 @@ def abort_run(project_key: str, scenario_id: str, run_id: str) -> Generator[ApiR
 def find_fired_run(
     project_key: str, scenario_id: str, params: dict[str, Any], since_ms: int, known: frozenset[str]
 ) -> Generator[ApiRequest, Any, dict[str, Any] | None]:
-    """After a run request whose answer was lost: the run it started, if any (matched by manual
-    trigger, fire time and trigger params), so the hook does not fire a second one."""
+    """After a run request whose answer was lost: the run it started, if any.
+
+    The run is matched by manual trigger, fire time and trigger params, so the hook does not fire a
+    second one.
+    """
     runs = yield endpoints.get_last_runs(project_key, scenario_id, limit=10, only_finished_runs=False)
     for run in runs or []:
         fire = run.get("trigger") or {}

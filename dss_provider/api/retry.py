@@ -23,8 +23,10 @@ BACKOFF_MAX = 20.0
 
 
 class DSSTransportError(DSSConnectionError):
-    """DSS was not reached, or did not answer. ``maybe_processed`` is False only when it surely did not
-    see the request (refused, connect timeout)."""
+    """DSS was not reached, or did not answer.
+
+    ``maybe_processed`` is False only when it surely did not see the request (refused, connect timeout).
+    """
 
     def __init__(
         self,
@@ -117,8 +119,11 @@ def _retry_wait(state: tenacity.RetryCallState) -> float:
 
 
 def retrying_rule(request: ApiRequest, retries: int, log: logging.Logger) -> dict[str, Any]:
-    """tenacity's arguments for ``request`` (``Retrying`` or ``AsyncRetrying``): up to ``retries`` more
-    attempts after a failure :func:`should_retry` accepts, :func:`backoff_delay` apart, each logged."""
+    """The tenacity arguments for ``request`` (``Retrying`` or ``AsyncRetrying``).
+
+    Up to ``retries`` more attempts after a failure :func:`should_retry` accepts, :func:`backoff_delay`
+    apart, each logged.
+    """
 
     def before_sleep(state: tenacity.RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None

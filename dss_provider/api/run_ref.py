@@ -1,5 +1,6 @@
-"""Which run a task follows: the trigger fire it made, the run that fire started, and whether the task
-attached to a run it did not start (``if_already_running="attach"``).
+"""Which run a task follows: the trigger fire it made, the run it started, whether the task attached.
+
+A task attaches to a run it did not start with ``if_already_running="attach"``.
 
 One frozen value used by the run operator, its task state store entry, the run trigger's kwargs and
 the trigger events. Its dict form (:meth:`RunRef.as_dict`) keeps the keys these always had

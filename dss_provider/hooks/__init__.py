@@ -1,0 +1,1 @@
+"""Hooks: ``DSSHook`` (sync, requests) for workers, ``DSSAsyncHook`` (aiohttp) for triggers."""

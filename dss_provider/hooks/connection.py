@@ -43,6 +43,7 @@ class DSSConnectionConfig:
 
     @property
     def api_root(self) -> str:
+        """The URL of DSS's public API."""
         return self.base_url + self.api_prefix
 
     @property
@@ -51,6 +52,7 @@ class DSSConnectionConfig:
         return self.public_url or self.base_url
 
     def auth_header(self) -> str:
+        """The ``Authorization`` header value (Basic or Bearer, with the key)."""
         if self.auth_method == "bearer":
             return f"Bearer {self.api_key}"
         import base64
@@ -58,6 +60,7 @@ class DSSConnectionConfig:
         return "Basic " + base64.b64encode(f"{self.api_key}:".encode()).decode("ascii")
 
     def headers(self) -> dict[str, str]:
+        """The headers of every request."""
         return {
             "User-Agent": USER_AGENT,
             "Accept": "application/json",
@@ -232,8 +235,11 @@ def connection_load_error(conn_id: str, err: BaseException) -> DSSConfigurationE
 def config_from_airflow_connection(
     conn: Any, conn_id: str, *, timeout: float | None = None, retries: int | None = None
 ) -> DSSConnectionConfig:
-    """:func:`config_from_connection` over an Airflow ``Connection`` (its raw ``extra`` string is read,
-    never ``extra_dejson``, which masks secrets synchronously and breaks on the triggerer loop)."""
+    """:func:`config_from_connection` over an Airflow ``Connection``.
+
+    Its raw ``extra`` string is read, never ``extra_dejson``, which masks secrets synchronously and
+    breaks on the triggerer loop.
+    """
     return config_from_connection(
         conn_id=conn_id,
         conn_type=conn.conn_type,

@@ -112,9 +112,11 @@ class DSSHook(BaseHook):
         return session
 
     def get_conn(self) -> requests.Session:
+        """The hook's ``requests`` session."""
         return self.session
 
     def close(self) -> None:
+        """Close the hook's session."""
         if "session" in self.__dict__:
             self.session.close()
             del self.__dict__["session"]
@@ -216,6 +218,7 @@ class DSSHook(BaseHook):
     # --- handles (named after the official client) ---------------------------------------------
 
     def get_scenario(self, project_key: str, scenario_id: str) -> DSSScenario:
+        """A handle on a scenario (the dataikuapi-style facade)."""
         from dss_provider.scenario import DSSScenario
 
         endpoints.check_id(project_key, "project_key")
@@ -223,6 +226,7 @@ class DSSHook(BaseHook):
         return DSSScenario(self, project_key, scenario_id)
 
     def list_scenarios(self, project_key: str) -> list[DSSScenarioListItem]:
+        """The project's scenarios."""
         from dss_provider.scenario import DSSScenarioListItem
 
         items = self.execute(endpoints.list_scenarios(project_key))
@@ -231,15 +235,18 @@ class DSSHook(BaseHook):
     def create_scenario(
         self, project_key: str, name: str, type: str, definition: dict[str, Any] | None = None
     ) -> DSSScenario:
+        """Create a scenario; its handle."""
         answer = self.execute(endpoints.create_scenario(project_key, name, type, definition))
         return self.get_scenario(project_key, answer["id"])
 
     def get_testing_status(self, project_key: str, bundle_id: str | None = None) -> DSSTestingStatus:
+        """The project's test scenario results."""
         from dss_provider.scenario import DSSTestingStatus
 
         return DSSTestingStatus(self.execute(endpoints.get_testing_status(project_key, bundle_id)))
 
     def list_running_scenarios(self, all_users: bool = False) -> list[dict[str, Any]]:
+        """The scenario runs in progress (of every user with ``all_users``)."""
         return list(self.execute(endpoints.list_running_scenario_futures(all_users)))
 
     # --- run control used by operators ---------------------------------------------------------
@@ -266,8 +273,9 @@ class DSSHook(BaseHook):
         *,
         recent_runs: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
-        """Request one run: exactly one fire, even when the answer to the request is lost. The trigger
-        fire as DSS gave it (``trigger.id`` and ``runId``).
+        """Request one run: exactly one fire, even when the answer to the request is lost.
+
+        Returns the trigger fire as DSS gave it (``trigger.id`` and ``runId``).
 
         If the run request fails in a way that DSS may have processed it (connection reset after
         sending, 500/502/504, cut answer), the hook looks for a run with the same trigger params
@@ -355,14 +363,18 @@ class DSSHook(BaseHook):
     def resolve_fire(
         self, project_key: str, scenario_id: str, trigger_id: str, trigger_run_id: str
     ) -> procedures.FireState:
-        return self.run_procedure(
+        """What a trigger fire became: pending, cancelled, or the run it started."""
+        state: procedures.FireState = self.run_procedure(
             procedures.resolve_fire(project_key, scenario_id, trigger_id, trigger_run_id)
         )
+        return state
 
     def get_run_details(self, project_key: str, scenario_id: str, run_id: str) -> dict[str, Any]:
+        """A run's details: ``{"scenarioRun": ..., "stepRuns": [...]}``."""
         return dict(self.execute(endpoints.get_run_details(project_key, scenario_id, run_id)))
 
     def get_run_log(self, project_key: str, scenario_id: str, run_id: str, step_id: str | None = None) -> str:
+        """A run's log (one step's with ``step_id``)."""
         return str(self.execute(endpoints.get_run_log(project_key, scenario_id, run_id, step_id)))
 
     def get_expected_duration(self, project_key: str, scenario_id: str, limit: int = 5) -> float | None:

@@ -61,6 +61,7 @@ class DSSAbortScenarioOperator(_DSSScenarioOperator):
         self.poll_interval = float(check_positive(poll_interval, "poll_interval") or 0.0)
 
     def execute(self, context: Context) -> dict[str, Any]:
+        """Abort the run (or the scenario's current run); what was aborted."""
         self._check_rendered()
         run_id = check_optional_id(self.run_id, "run_id")
         scenario = self.hook.get_scenario(self.project_key, self.scenario_id)

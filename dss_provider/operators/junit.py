@@ -58,6 +58,7 @@ def parse_junit(content: bytes, target: DSSTarget) -> tuple[dict[str, int], list
 
 
 def log_report(log: Any, totals: dict[str, int], problems: list[str], target: DSSTarget) -> None:
+    """Log a JUnit report's totals and its problems."""
     summary = ", ".join(f"{v} {k}" for k, v in totals.items())
     if problems:
         log.warning("JUnit report of %s: %s", target.describe(), summary)

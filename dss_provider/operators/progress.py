@@ -22,6 +22,7 @@ class StepProgress:
         self._ended: set[str] = set()
 
     def __call__(self, details: dict[str, Any]) -> None:
+        """Log the steps of the run details that started or ended since the last call."""
         for index, step_run in enumerate(details.get("stepRuns") or []):
             step = summarize_step(step_run)
             key = str(step_run.get("runId") or step["id"] or index)

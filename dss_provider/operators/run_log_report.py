@@ -1,5 +1,6 @@
-"""DSSGetScenarioRunLogOperator and DSSGetScenarioRunReportOperator (import them from
-:mod:`dss_provider.operators.scenario`).
+"""DSSGetScenarioRunLogOperator and DSSGetScenarioRunReportOperator.
+
+Import them from :mod:`dss_provider.operators.scenario`.
 
 XCom values stay small: content goes to ``output_path`` when given, and only a bounded tail (log) or a
 summary (report) is returned.
@@ -98,6 +99,7 @@ class DSSGetScenarioRunLogOperator(_DSSRunContentOperator):
         self.max_xcom_chars = check_count(max_xcom_chars, "max_xcom_chars")
 
     def execute(self, context: Context) -> dict[str, Any]:
+        """Fetch the run's log (one step's with ``step_id``) and log its tail; what was fetched."""
         run_id, step_id = self._resolve()
         target = self._target(run_id, step_id=step_id)
         text = self.hook.get_run_log(self.project_key, self.scenario_id, run_id, step_id)
@@ -144,6 +146,7 @@ class DSSGetScenarioRunReportOperator(_DSSRunContentOperator):
     """
 
     def execute(self, context: Context) -> dict[str, Any]:
+        """Fetch the test run's JUnit report (one step's with ``step_id``) and log its results."""
         self._check_rendered()
         self._require_test_scenario()
         run_id, step_id = self._resolve()

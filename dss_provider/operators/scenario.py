@@ -1,5 +1,6 @@
-"""Operators for Dataiku DSS scenarios: run one and wait (in the worker or deferred), abort a run, fetch a
-run's log or JUnit report.
+"""Operators for Dataiku DSS scenarios: run, wait, abort, fetch a run's log or JUnit report.
+
+A run waits in the worker or deferred.
 
 A DSS run request answers a *trigger fire*, not a run. The run operator resolves its own fire to its own
 run (``get-run-for-trigger``, never "the latest run"), pushes ``trigger_id``, ``trigger_run_id``,
@@ -144,6 +145,7 @@ class DSSRunScenarioOperator(ResumableJobMixin, _DSSRunScenarioBase):
     # --- entry points ----------------------------------------------------------------------------
 
     def execute(self, context: Context) -> Any:
+        """Fire the scenario (or resume the fired run) and wait for it, here or deferred; the run dict."""
         self._check_rendered()
         self._deadline = self._make_deadline()
         self._result = None
@@ -264,9 +266,11 @@ class DSSRunScenarioOperator(ResumableJobMixin, _DSSRunScenarioBase):
         return run_outcome(run) or "RUNNING"
 
     def is_job_active(self, status: str) -> bool:
+        """Whether a run in this state is still going (``ResumableJobMixin``)."""
         return status in ("PENDING", "RUNNING")
 
     def is_job_succeeded(self, status: str) -> bool:
+        """Whether a run with this outcome succeeded (``ResumableJobMixin``)."""
         return status == RunOutcome.SUCCESS.value or (
             status == RunOutcome.WARNING.value and not self.fail_on_warning
         )
@@ -288,6 +292,7 @@ class DSSRunScenarioOperator(ResumableJobMixin, _DSSRunScenarioBase):
         return self._result
 
     def get_job_result(self, external_id: Any, context: Context) -> Any:
+        """The run dict of a finished run (``ResumableJobMixin``)."""
         if self._result is not None:
             return self._result
         # The previous try's run already succeeded: report it without firing again.

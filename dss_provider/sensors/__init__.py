@@ -1,0 +1,1 @@
+"""Sensors: wait for a DSS scenario run to finish."""

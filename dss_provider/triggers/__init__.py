@@ -1,0 +1,1 @@
+"""Triggers: wait for DSS in the triggerer (fires, runs, run events of a project)."""

@@ -257,7 +257,7 @@ class _DSSWaitTrigger(BaseTrigger):
     def _failure_delay(self, failures: int, err: BaseException) -> float:
         """Exponential backoff from ``poll_interval`` up to ``max_poll_interval``, honouring Retry-After."""
         delay = min(
-            self.poll_interval * (2 ** (failures - 1)), max(self.max_poll_interval, self.poll_interval)
+            self.poll_interval * 2.0 ** (failures - 1), max(self.max_poll_interval, self.poll_interval)
         )
         retry_after = getattr(err, "retry_after", None)
         if retry_after:

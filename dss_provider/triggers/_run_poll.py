@@ -72,7 +72,7 @@ def backoff(poll_interval: float, failures: int) -> float:
     """Wait after ``failures`` consecutive failures: doubling from ``poll_interval``, bounded."""
     if failures <= 0:
         return poll_interval
-    return min(poll_interval * (2 ** (failures - 1)), max(poll_interval, MAX_ERROR_BACKOFF))
+    return min(poll_interval * 2.0 ** (failures - 1), max(poll_interval, MAX_ERROR_BACKOFF))
 
 
 def _error_text(err: BaseException) -> str:

@@ -46,7 +46,7 @@ class _Waiter:
     due: float
     check_by: float
     hook: DSSAsyncHook
-    woken: asyncio.Future[Wake] = field(repr=False, default=None)  # type: ignore[assignment]
+    woken: asyncio.Future[Wake] = field(repr=False, default=None)  # type: ignore[arg-type]
 
 
 class ProjectWatch:
@@ -86,9 +86,11 @@ class ProjectWatch:
         delay: float,
         check_by: float,
     ) -> Wake:
-        """Wait until the list shows the run ended (``"ended"``), or until the trigger should look at
-        the run itself (``"check"``: ``check_by`` passed, or the list request failed). The list is
-        asked through the hook of a waiting trigger (the watch holds no client of its own)."""
+        """Wait until the list shows the run ended (``"ended"``), or the trigger should look (``"check"``).
+
+        The trigger should look at the run itself when ``check_by`` passed, or the list request failed.
+        The list is asked through the hook of a waiting trigger (the watch holds no client of its own).
+        """
         now = time.time()
         waiter = _Waiter(scenario_id, start_ms, schedule, started_at, now + delay, max(check_by, now), hook)
         waiter.woken = asyncio.get_running_loop().create_future()

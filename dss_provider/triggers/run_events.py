@@ -194,6 +194,7 @@ class DSSScenarioRunEventTrigger(BaseEventTrigger):
             yield event
 
     async def cleanup(self) -> None:
+        """Release the trigger's hook (the shared client closes with its last user)."""
         hook, self._hook = self._hook, None
         if hook is not None:
             try:
@@ -241,12 +242,9 @@ class DSSScenarioRunEventTrigger(BaseEventTrigger):
                 poll.next_poll_in,
             )
             return batch
-        if self.scenario_ids is None:
-            if poll.listed is None:
-                return batch  # a poll made for other watchers only
-            watched = poll.listed
-        else:
-            watched = self.scenario_ids
+        watched = poll.listed if self.scenario_ids is None else self.scenario_ids
+        if watched is None:
+            return batch  # a poll made for other watchers only
         moved = False
         for sid in watched:
             if sid in poll.errors:

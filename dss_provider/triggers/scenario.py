@@ -1,5 +1,6 @@
-"""Triggers that wait for Dataiku DSS in the triggerer: a trigger fire until it becomes a run, a run until
-it finishes.
+"""Triggers that wait for Dataiku DSS in the triggerer.
+
+They wait for a trigger fire until it becomes a run, and for a run until it finishes.
 
 Both poll through :class:`~dss_provider.hooks.dss_async.DSSAsyncHook` (one pooled client per connection
 in a triggerer process, joined at the start of :meth:`run` and left in :meth:`cleanup`), follow
@@ -306,8 +307,11 @@ class DSSScenarioRunTrigger(_DSSWaitTrigger):
             project_watch.release_watch(watch)
 
     async def run(self) -> AsyncIterator[compat.TriggerEvent]:
-        """Wait, then send one event. Before Airflow 3.3 (no ``on_kill`` call), a cancel that finds the
-        task killed by a user calls :meth:`on_kill` here (see ``triggers/_user_kill.py``)."""
+        """Wait, then send one event.
+
+        Before Airflow 3.3 (no ``on_kill`` call), a cancel that finds the task killed by a user calls
+        :meth:`on_kill` here (see ``triggers/_user_kill.py``).
+        """
         sent = False
         try:
             async for event in super().run():
