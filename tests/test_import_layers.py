@@ -29,6 +29,33 @@ def _is_type_checking(node: ast.If) -> bool:
     )
 
 
+def _our_module(target: str, importer: str) -> str | None:
+    """The module of ours (other than ``importer``) that importing ``target`` loads, if any."""
+    for candidate in (target, target.rpartition(".")[0]):
+        if candidate in MODULES and candidate != importer:
+            return candidate
+    return None
+
+
+def _from_base(node: ast.ImportFrom, package: str) -> str:
+    """The absolute module a ``from ... import`` reads from (relative imports resolved in ``package``)."""
+    base = node.module or ""
+    if node.level:
+        anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+        base = ".".join([*anchor, base] if base else anchor)
+    return base
+
+
+def _targets(node: ast.AST, package: str) -> list[str]:
+    """What an ``import`` or ``from ... import`` statement names, as absolute dotted names."""
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    if isinstance(node, ast.ImportFrom):
+        base = _from_base(node, package)
+        return [f"{base}.{alias.name}" for alias in node.names]
+    return []
+
+
 def _imports(name: str, *, lazy: bool) -> dict[str, list[str]]:
     """Our modules ``name`` imports at run time -> the functions importing them ("" = module level).
     ``if TYPE_CHECKING:`` blocks are not run time; ``lazy`` adds imports inside functions."""
@@ -37,10 +64,9 @@ def _imports(name: str, *, lazy: bool) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
 
     def add(target: str, where: str) -> None:
-        for candidate in (target, target.rpartition(".")[0]):
-            if candidate in MODULES and candidate != name:
-                found.setdefault(candidate, []).append(where)
-                return
+        module = _our_module(target, name)
+        if module is not None:
+            found.setdefault(module, []).append(where)
 
     def visit(node: ast.AST, where: str) -> None:
         for child in ast.iter_child_nodes(node):
@@ -52,16 +78,8 @@ def _imports(name: str, *, lazy: bool) -> dict[str, list[str]]:
                 if lazy:
                     visit(child, child.name)
                 continue
-            if isinstance(child, ast.Import):
-                for alias in child.names:
-                    add(alias.name, where)
-            elif isinstance(child, ast.ImportFrom):
-                base = child.module or ""
-                if child.level:
-                    anchor = package.split(".")[: len(package.split(".")) - child.level + 1]
-                    base = ".".join([*anchor, base] if base else anchor)
-                for alias in child.names:
-                    add(f"{base}.{alias.name}", where)
+            for target in _targets(child, package):
+                add(target, where)
             visit(child, where)
 
     visit(ast.parse(path.read_text(encoding="utf-8")), "")

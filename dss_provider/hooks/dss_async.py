@@ -103,8 +103,10 @@ def _shared_of_loop() -> dict[str, _Shared]:
 
 
 class DSSAsyncHook:
-    """Async DSS access for triggers. Use ``async with DSSAsyncHook(conn_id) as hook:`` or call
-    :meth:`release` when done."""
+    """Async DSS access for triggers.
+
+    Use ``async with DSSAsyncHook(conn_id) as hook:`` or call :meth:`release` when done.
+    """
 
     # One per trigger in a triggerer: no per-instance __dict__.
     __slots__ = ("_retries", "_shared", "dss_conn_id")
@@ -156,8 +158,10 @@ class DSSAsyncHook:
             await shared.aclose()
 
     async def _fetch_config_once(self) -> DSSConnectionConfig:
-        """:meth:`_fetch_config`, shared by the hooks of this connection that ask at the same time (a
-        triggerer starting thousands of triggers fetches the connection once, not once per trigger)."""
+        """:meth:`_fetch_config`, shared by the hooks of this connection that ask at the same time.
+
+        A triggerer starting thousands of triggers fetches the connection once, not once per trigger.
+        """
         loop = asyncio.get_running_loop()
         pending = _FETCHING.get(loop)
         if pending is None:
@@ -317,8 +321,10 @@ def _make_client(config: DSSConnectionConfig) -> _Shared:
 
 
 def _ssl_context(config: DSSConnectionConfig) -> ssl.SSLContext:
-    """The connection's TLS options as requests applies them: verify (CA bundle, else certifi's CAs),
-    verify_ssl=false, client certificate and key."""
+    """The connection's TLS options as requests applies them.
+
+    They are verify (CA bundle, else certifi's CAs), verify_ssl=false, client certificate and key.
+    """
     import ssl
 
     import certifi
