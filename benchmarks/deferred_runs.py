@@ -86,7 +86,7 @@ def _child(params: dict[str, Any]) -> dict[str, Any]:
         )
         context: dict[str, Any] = {"ti": _TI()}
         try:
-            op.execute(context)
+            op.execute(context)  # type: ignore[arg-type]
         except TaskDeferred as deferred:
             return op, context, deferred
         raise RuntimeError(f"{scenario}: the run ended before the task deferred")
