@@ -17,6 +17,7 @@ from dss_provider.api.polling import (
     check_positive,
 )
 from dss_provider.api.retry import is_transient
+from dss_provider.api.run_ref import RunRef
 from dss_provider.checks import check_conn_id, check_int
 from dss_provider.compat import BaseTrigger, TriggerEvent
 from dss_provider.exceptions import (
@@ -135,6 +136,16 @@ class _DSSWaitTrigger(BaseTrigger):
 
     # --- events --------------------------------------------------------------------------------
 
+    @property
+    def ref(self) -> RunRef:
+        """The fire and run this trigger follows, as far as known (the run id once resolved)."""
+        known = self._last_run or {}
+        return RunRef(
+            self.dss_trigger_id or known.get("trigger_id"),
+            self.dss_trigger_run_id or known.get("trigger_run_id"),
+            self._run_id,
+        )
+
     def _target(self) -> DSSTarget:
         return DSSTarget(
             project_key=self.project_key,
@@ -145,13 +156,12 @@ class _DSSWaitTrigger(BaseTrigger):
         )
 
     def _event(self, status: str, message: str, **fields: Any) -> dict[str, Any]:
-        known = self._last_run or {}
+        ref = self.ref
         base: dict[str, Any] = {
             "project_key": self.project_key,
             "scenario_id": self.scenario_id,
-            "trigger_id": self.dss_trigger_id or known.get("trigger_id"),
-            "trigger_run_id": self.dss_trigger_run_id or known.get("trigger_run_id"),
-            "run_id": self._run_id,
+            **ref.fire_ids,
+            "run_id": ref.run_id,
         }
         base.update(fields)
         return events.make_event(status, message=message, **base)
