@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from dss_provider.api.models import run_is_finished
-from dss_provider.api.polling import PollSchedule, fire_schedule
+from dss_provider.api.polling import FailureBudget, PollSchedule, fire_schedule
 from dss_provider.api.retry import backoff_delay, is_transient
 from dss_provider.exceptions import DSSError, DSSTarget, DSSTimeoutError
 
@@ -36,9 +36,8 @@ class _FailureBudget:
     """Counts consecutive failed polls; re-raises a permanent error, or the last one past the budget."""
 
     def __init__(self, limit: int, deadline: float) -> None:
-        self.limit = limit
+        self.budget = FailureBudget(limit)
         self.deadline = deadline
-        self.failures = 0
 
     def poll(self, call: Callable[[], _T]) -> _T | None:
         """The call's answer, or None after a transient failure that the budget still allows."""
@@ -47,21 +46,21 @@ class _FailureBudget:
         except DSSError as err:
             if not is_transient(err):
                 raise
-            self.failures += 1
-            if self.failures >= self.limit or time.time() >= self.deadline:
-                log.error("Giving up after %d failed poll(s) in a row", self.failures)
+            if not self.budget.failure() or time.time() >= self.deadline:
+                log.error("Giving up after %d failed poll(s) in a row", self.budget.failures)
                 raise
-            delay = min(backoff_delay(self.failures, err), max(self.deadline - time.time(), 0.0))
+            # Each request was already retried by the hook; this jittered gap comes on top.
+            delay = min(backoff_delay(self.budget.failures, err), max(self.deadline - time.time(), 0.0))
             log.warning(
                 "Poll failed (%d in a row, giving up at %d): %s; polling again in %.1fs",
-                self.failures,
-                self.limit,
+                self.budget.failures,
+                self.budget.limit,
                 err,
                 delay,
             )
             time.sleep(delay)
             return None
-        self.failures = 0
+        self.budget.success()
         return answer
 
 

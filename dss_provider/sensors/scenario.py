@@ -38,6 +38,7 @@ from dss_provider.api.polling import (
     DEFAULT_FIRE_POLL_INTERVAL,
     DEFAULT_MAX_POLL_INTERVAL,
     DEFAULT_POLL_INTERVAL,
+    FailureBudget,
 )
 from dss_provider.api.retry import is_transient
 from dss_provider.api.verdict import judge
@@ -110,7 +111,7 @@ class _DSSSensor(BaseSensorOperator):
                 f"max_consecutive_failures must be an integer >= 1, got {max_consecutive_failures!r}."
             )
         self.max_consecutive_failures = max_consecutive_failures
-        self._failures = 0
+        self._budget = FailureBudget(max_consecutive_failures)
 
     @cached_property
     def hook(self) -> DSSHook:
@@ -146,18 +147,16 @@ class _DSSSensor(BaseSensorOperator):
         try:
             result = self._check()
         except DSSError as err:
-            if is_transient(err):
-                self._failures += 1
-                if self._failures < self.max_consecutive_failures:
-                    self.log.warning(
-                        "Checking DSS failed (%d/%d in a row): %s; will check again",
-                        self._failures,
-                        self.max_consecutive_failures,
-                        err,
-                    )
-                    return False
+            if is_transient(err) and self._budget.failure():
+                self.log.warning(
+                    "Checking DSS failed (%d/%d in a row): %s; will check again",
+                    self._budget.failures,
+                    self.max_consecutive_failures,
+                    err,
+                )
+                return False
             self._fail(err)
-        self._failures = 0
+        self._budget.success()
         return result
 
     def execute(self, context: Context) -> Any:

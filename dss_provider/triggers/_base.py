@@ -12,13 +12,10 @@ from dss_provider.api import endpoints, procedures
 from dss_provider.api.models import (
     summarize_run,
 )
-from dss_provider.api.polling import (
-    PollSchedule,
-    check_positive,
-)
+from dss_provider.api.polling import FailureBudget, PollSchedule
 from dss_provider.api.retry import is_transient
 from dss_provider.api.run_ref import RunRef
-from dss_provider.checks import check_conn_id, check_int
+from dss_provider.checks import check_conn_id, check_int, check_positive
 from dss_provider.compat import BaseTrigger, TriggerEvent
 from dss_provider.exceptions import (
     DSSAPIError,
@@ -230,27 +227,27 @@ class _DSSWaitTrigger(BaseTrigger):
     ) -> _T:
         """Call ``poll`` until it returns a value; transient failures back off, the deadline raises.
         ``sleep`` waits out a gap of the schedule (a project watch may end it early)."""
-        failures = 0
+        budget = FailureBudget(self.max_consecutive_failures)
+        backoff = PollSchedule(self.poll_interval, self.max_poll_interval)
         while True:
             try:
                 result = await poll()
             except DSSError as err:
                 if not is_transient(err):
                     raise
-                failures += 1
-                if failures >= self.max_consecutive_failures:
-                    raise _TooManyFailures(err, failures) from err
-                delay = self._failure_delay(failures, err)
+                if not budget.failure():
+                    raise _TooManyFailures(err, budget.failures) from err
+                delay = budget.backoff(backoff, budget.failures, err)
                 self.log.warning(
                     "Polling %s failed (%d/%d in a row): %s; trying again in %.1fs",
                     what,
-                    failures,
+                    budget.failures,
                     self.max_consecutive_failures,
                     err,
                     delay,
                 )
             else:
-                failures = 0
+                budget.success()
                 if result is not None:
                     return result
                 delay = schedule.next_delay(elapsed())
@@ -259,20 +256,10 @@ class _DSSWaitTrigger(BaseTrigger):
                 if now >= self.end_time:
                     raise _DeadlinePassed
                 delay = min(delay, self.end_time - now)
-            if failures:
+            if budget.failures:
                 await asyncio.sleep(max(delay, 0.0))
             else:
                 await sleep(max(delay, 0.0))
-
-    def _failure_delay(self, failures: int, err: BaseException) -> float:
-        """Exponential backoff from ``poll_interval`` up to ``max_poll_interval``, honouring Retry-After."""
-        delay = min(
-            self.poll_interval * 2.0 ** (failures - 1), max(self.max_poll_interval, self.poll_interval)
-        )
-        retry_after = getattr(err, "retry_after", None)
-        if retry_after:
-            delay = max(delay, float(retry_after))
-        return delay
 
     async def _poll_fire(self, hook: DSSAsyncHook) -> procedures.FireState:
         assert self.dss_trigger_id is not None and self.dss_trigger_run_id is not None
