@@ -1,5 +1,5 @@
 """Case 3: a deferred fire sensor on a fire DSS has not turned into a run yet (the emulator's start delay
-stretched to 25 s), then a deferred run sensor, under the real triggerer."""
+stretched to 15 s), then a deferred run sensor, under the real triggerer."""
 
 from __future__ import annotations
 
@@ -13,13 +13,13 @@ from dss_provider.emulator.engine import START_DELAY
 from tests.dss_support import RUN_KEYS
 
 pytestmark = pytest.mark.timeout(200)
-PENDING_S = 25.0
+PENDING_S = 15.0
 
 
 @pytest.mark.case("3", "deferred fire sensor on a pending fire, then the run sensor")
 def test_deferred_fire_sensor_on_a_pending_fire(deployment: Deployment, figures: dict[str, Any]) -> None:
     dss = deployment.dss
-    dss.speed = START_DELAY / PENDING_S  # a fire starts its run 25 s after it was accepted
+    dss.speed = START_DELAY / PENDING_S  # a fire starts its run 15 s after it was accepted
     run_id = deployment.trigger("deploy_fire_pending")
     deployment.wait_task_state("deploy_fire_pending", run_id, "run_started", "deferred", timeout=PENDING_S)
     sc = dss.state.get_scenario("DEPLOY", "WAIT_8S")
