@@ -8,7 +8,7 @@ demo: bootstrap
 	@.venv/bin/python scripts/demo.py
 
 test: bootstrap
-	@.venv/bin/python -m pytest -q
+	@.venv/bin/python -m pytest -q -n 2
 
 # The real-deployment stage: PostgreSQL, LocalExecutor, api-server, scheduler, dag-processor and triggerer
 # as separate processes on 127.0.0.1 (deploy/setup.sh installs PostgreSQL and its drivers when missing).

@@ -804,6 +804,31 @@ class DagRunResult:
         return parse_time(self.tis[task].get("end_date"))
 
 
+def stretch_runs(seed: dict[str, Any], minimum: float, **at_least: float) -> dict[str, Any]:
+    """``seed`` with every scenario's scripted steps scaled so a run takes at least ``minimum`` seconds
+    (``SCENARIO_ID=seconds`` for others); outcomes, steps and order are unchanged.
+
+    Deferred waits that end within a few seconds of their deferral hit an open Airflow 3.3 race (the
+    defer-exit's executor event, drained after the resumed attempt started, fails the task:
+    apache/airflow#72716): the stage keeps them out of that window.
+    """
+    import copy
+
+    out = copy.deepcopy(seed)
+    for project in out["projects"]:
+        for sc in project.get("scenarios", []):
+            params = sc.setdefault("params", {})
+            scripts = [s.setdefault("params", {}).setdefault("emulator", {}) for s in params.get("steps", [])]
+            if sc.get("type") == "custom_python":
+                scripts = [params.setdefault("emulator", {})]
+            total = sum(float(s.get("duration", 1.0)) for s in scripts)
+            want = max(minimum, at_least.get(sc["id"], 0.0))
+            if scripts and 0 < total < want:
+                for s in scripts:
+                    s["duration"] = float(s.get("duration", 1.0)) * want / total
+    return out
+
+
 def deploy_seed(mapped: int = 50) -> dict[str, Any]:
     """The emulator's seed: the demo seed plus project ``DEPLOY`` with the stage's own scenarios.
 
@@ -817,7 +842,7 @@ def deploy_seed(mapped: int = 50) -> dict[str, Any]:
         return {"id": sid, "name": sid, "type": "step_based", "active": False, "params": {"steps": [step]}}
 
     seed = default_seed()
-    waits = [scenario(f"WAIT_{n}S", n) for n in (8, 20, 30, 120)] + [scenario("WAIT_120S_B", 120)]
+    waits = [scenario(f"WAIT_{n}S", n) for n in (8, 12, 20, 30, 120)] + [scenario("WAIT_120S_B", 120)]
     maps = [scenario(f"MAP_{i:02d}", 60) for i in range(mapped)]
     seed["projects"].append({"key": "DEPLOY", "name": "Deployment stage", "scenarios": waits + maps})
     return seed

@@ -20,7 +20,7 @@ def _hits(blob: bytes, forms: dict[str, bytes]) -> list[str]:
 @pytest.mark.case("9", "API key in no file of AIRFLOW_HOME and not in the metadata DB")
 def test_api_key_is_nowhere(deployment: Deployment, figures: dict[str, Any]) -> None:
     # something deferred and something failed ran in this deployment, whatever ran before this test
-    assert deployment.run_dag("deploy_run_deferred", {"scenario": "WAIT_8S"}).state == "success"
+    assert deployment.run_dag("deploy_run_deferred", {"scenario": "WAIT_12S"}).state == "success"
     failing = deployment.run_dag("dss_failure_log_and_report", {"output_dir": str(deployment.root / "r")})
     assert failing.state == "failed" and failing.tasks["nightly_export"] == "failed"
     key = deployment.dss.api_key

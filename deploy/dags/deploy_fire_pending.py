@@ -10,7 +10,7 @@ from airflow.sdk import DAG
 from dss_provider.operators.scenario import DSSRunScenarioOperator
 from dss_provider.sensors.scenario import DSSScenarioRunSensor, DSSTriggerFireSensor
 
-PROJECT, SCENARIO = "DEPLOY", "WAIT_8S"
+PROJECT, SCENARIO = "DEPLOY", "WAIT_20S"
 
 with DAG(
     dag_id="deploy_fire_pending",

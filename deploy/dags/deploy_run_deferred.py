@@ -15,7 +15,7 @@ with DAG(
     catchup=False,
     tags=["dataiku", "deploy-stage"],
     default_args={"retries": 0},
-    params={"project": Param("DEPLOY", type="string"), "scenario": Param("WAIT_8S", type="string")},
+    params={"project": Param("DEPLOY", type="string"), "scenario": Param("WAIT_12S", type="string")},
 ) as dag:
     DSSRunScenarioOperator(
         task_id="run",
