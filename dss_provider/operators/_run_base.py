@@ -178,10 +178,20 @@ class _DSSRunScenarioBase(_DSSScenarioOperator):
                 self.log.info("%s finished at the deadline; not aborted", target.describe())
                 return self._finish(state, details)
         self._active = None
-        limit = f"the timeout of {self.timeout:g}s" if self.timeout else "the deadline"
         raise DSSTimeoutError(
-            f"{target.describe()} did not finish within {limit}; this task aborted it in DSS.", target=target
+            f"{target.describe()} did not finish within {self._limit_words()}; this task aborted it in DSS.",
+            target=target,
         )
+
+    def _limit_words(self) -> str:
+        """The limit that set the deadline, in words (the shorter one, as :meth:`_make_deadline` takes it)."""
+        limits: list[tuple[float, str]] = []
+        if self.timeout:
+            limits.append((self.timeout, f"the timeout of {self.timeout:g}s"))
+        if self.deferrable and self.execution_timeout:  # the worker enforces it itself otherwise
+            seconds = self.execution_timeout.total_seconds()
+            limits.append((seconds, f"the execution_timeout of {seconds:g}s"))
+        return min(limits)[1] if limits else "the deadline"
 
     def _run_of_late_fire(self, state: RunRef) -> RunRef:
         """At the deadline the fire had no run yet: give it a short grace so that a run it starts

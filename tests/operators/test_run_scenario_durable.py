@@ -50,6 +50,15 @@ def test_worker_timeout_aborts_the_run(dss_emulator, context):
     assert stats["runs_aborted"] == 1 and stats["runs_started"] == 1
 
 
+def test_deferred_execution_timeout_is_named_in_the_error(dss_emulator, context):
+    from datetime import timedelta
+
+    op = _op(deferrable=True, timeout=60, execution_timeout=timedelta(seconds=0.3))
+    with pytest.raises(DSSTimeoutError, match=r"execution_timeout of 0.3s; this task aborted it"):
+        run_deferrable(op, context)
+    assert counters(dss_emulator, "LONG_REFRESH")["runs_aborted"] == 1
+
+
 def test_deferred_timeout_aborts_the_run(dss_emulator, context):
     with pytest.raises(DSSTimeoutError, match="aborted") as err:
         run_deferrable(_op(timeout=0.3, deferrable=True), context)
