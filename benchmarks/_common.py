@@ -23,7 +23,7 @@ from typing import Any
 
 import requests
 
-from dss_provider.api import endpoints
+from dss_provider.protocol import endpoints
 
 ROOT = Path(__file__).resolve().parent.parent
 API_PREFIX = "/public/api"

@@ -25,8 +25,8 @@ from benchmarks._common import ROOT, Context, Row, median, percentile
 
 TARGET_S = 0.030
 OURS = {
-    "operators.scenario": "dss_provider.operators.scenario",
-    "sensors.scenario": "dss_provider.sensors.scenario",
+    "operators.run_scenario": "dss_provider.operators.run_scenario",
+    "sensors.scenario_run": "dss_provider.sensors.scenario_run",
     "hooks.dss (DSSHook)": "dss_provider.hooks.dss",
 }
 DBT = "airflow.providers.dbt.cloud.operators.dbt"

@@ -48,8 +48,8 @@ from benchmarks._common import (
     percentile,
     run_child,
 )
-from dss_provider.api import endpoints
-from dss_provider.api.polling import DEFAULT_MAX_POLL_INTERVAL, DEFAULT_POLL_INTERVAL, PollSchedule
+from dss_provider.protocol import endpoints
+from dss_provider.protocol.polling import DEFAULT_MAX_POLL_INTERVAL, DEFAULT_POLL_INTERVAL, PollSchedule
 
 PROJECT = "POLL"
 CASES = (("10 s", 10.0), ("60 s", 60.0), ("10 min", 600.0))
@@ -246,7 +246,7 @@ def _requests_total(params: dict[str, Any]) -> int:
 def _child_adaptive(params: dict[str, Any], history: bool) -> dict[str, Any]:
     import asyncio
 
-    from dss_provider.triggers.scenario import DSSScenarioRunTrigger
+    from dss_provider.triggers.scenario_run import DSSScenarioRunTrigger
 
     speed = float(params["speed"])
     expected = _expected_durations(params["scenarios"]) if history else {}

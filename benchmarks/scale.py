@@ -47,7 +47,7 @@ from benchmarks._common import (
     percentile,
     run_child,
 )
-from dss_provider.api import endpoints
+from dss_provider.protocol import endpoints
 
 PROJECT = "SCALE"
 FULL_SIZES = (100, 1000, 5000)
@@ -370,7 +370,7 @@ def _child_triggers(params: dict[str, Any]) -> dict[str, Any]:
     import gc
 
     from dss_provider.hooks import dss_async
-    from dss_provider.triggers.scenario import DSSScenarioRunTrigger
+    from dss_provider.triggers.scenario_run import DSSScenarioRunTrigger
 
     poll = float(params["poll_interval"])
     # Count the pooled clients (aiohttp sessions) made: one per connection and loop is the design.

@@ -30,16 +30,32 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "operators": [
-            {"integration-name": integration, "python-modules": ["dss_provider.operators.scenario"]}
+            {
+                "integration-name": integration,
+                "python-modules": [
+                    "dss_provider.operators.run_scenario",
+                    "dss_provider.operators.abort",
+                    "dss_provider.operators.run_log_report",
+                ],
+            }
         ],
-        "sensors": [{"integration-name": integration, "python-modules": ["dss_provider.sensors.scenario"]}],
+        "sensors": [
+            {
+                "integration-name": integration,
+                "python-modules": ["dss_provider.sensors.trigger_fire", "dss_provider.sensors.scenario_run"],
+            }
+        ],
         "triggers": [
             {
                 "integration-name": integration,
-                "python-modules": ["dss_provider.triggers.scenario", "dss_provider.triggers.run_events"],
+                "python-modules": [
+                    "dss_provider.triggers.trigger_fire",
+                    "dss_provider.triggers.scenario_run",
+                    "dss_provider.triggers.run_events",
+                ],
             }
         ],
-        "extra-links": ["dss_provider.links.scenario.DSSScenarioRunLink"],
+        "extra-links": ["dss_provider.links.run_link.DSSScenarioRunLink"],
         "connection-types": [
             {
                 "connection-type": "dataiku_dss",

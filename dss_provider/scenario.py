@@ -19,7 +19,7 @@ from dss_provider.handles.runs import (
     DSSStepRunDetails,
     DSSTriggerFire,
 )
-from dss_provider.handles.scenario import DSSScenario
+from dss_provider.handles.scenario_handle import DSSScenario
 from dss_provider.handles.settings import (
     DSSScenarioSettings,
     PythonScriptBasedScenarioSettings,

@@ -21,11 +21,11 @@ from typing import Any
 from airflow.providers.common.compat.sdk import DAG, AirflowFailException, Param, task
 
 from dss_provider.hooks.dss import DSSHook
-from dss_provider.operators.scenario import (
+from dss_provider.operators.run_log_report import (
     DSSGetScenarioRunLogOperator,
     DSSGetScenarioRunReportOperator,
-    DSSRunScenarioOperator,
 )
+from dss_provider.operators.run_scenario import DSSRunScenarioOperator
 
 PROJECT = "DEMO"
 SCENARIO = "NIGHTLY_EXPORT"

@@ -17,8 +17,9 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import DAG, task
 
-from dss_provider.operators.scenario import DSSRunScenarioOperator
-from dss_provider.sensors.scenario import DSSScenarioRunSensor, DSSTriggerFireSensor
+from dss_provider.operators.run_scenario import DSSRunScenarioOperator
+from dss_provider.sensors.scenario_run import DSSScenarioRunSensor
+from dss_provider.sensors.trigger_fire import DSSTriggerFireSensor
 
 PROJECT = "DEMO"
 SCENARIO = "BUILD_SALES"

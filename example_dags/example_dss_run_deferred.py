@@ -18,7 +18,7 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import DAG, Param, task
 
-from dss_provider.operators.scenario import DSSRunScenarioOperator
+from dss_provider.operators.run_scenario import DSSRunScenarioOperator
 
 with DAG(
     dag_id="dss_run_deferred",

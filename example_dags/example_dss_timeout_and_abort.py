@@ -18,8 +18,9 @@ from datetime import datetime, timedelta
 
 from airflow.providers.common.compat.sdk import DAG
 
-from dss_provider.operators.scenario import DSSAbortScenarioOperator, DSSRunScenarioOperator
-from dss_provider.sensors.scenario import DSSTriggerFireSensor
+from dss_provider.operators.abort import DSSAbortScenarioOperator
+from dss_provider.operators.run_scenario import DSSRunScenarioOperator
+from dss_provider.sensors.trigger_fire import DSSTriggerFireSensor
 
 PROJECT = "DEMO"
 SCENARIO = "LONG_REFRESH"

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from dss_provider.api import retry
 from dss_provider.emulator.server import DSSEmulator
 from dss_provider.hooks import dss_async
 from dss_provider.hooks.dss import DSSHook
+from dss_provider.protocol import retry
 
 #: The keys of the run dict every run task returns (the public XCom contract), and of each step in it.
 RUN_KEYS = {

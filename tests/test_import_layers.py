@@ -124,7 +124,7 @@ def _cycles(lazy: bool) -> list[list[str]]:
 def test_the_graph_is_read() -> None:
     """The reader sees the imports it should (else the tests below would pass on an empty graph)."""
     assert "dss_provider.hooks.dss" in _imports("dss_provider.operators._base", lazy=False)
-    assert "dss_provider.api.endpoints" in _imports("dss_provider.hooks.dss", lazy=False)
+    assert "dss_provider.protocol.endpoints" in _imports("dss_provider.hooks.dss", lazy=False)
     assert "dss_provider.scenario" in _imports("dss_provider.hooks.dss", lazy=True)
 
 
@@ -134,10 +134,10 @@ def test_no_module_imports_one_that_imports_it_back(lazy: bool) -> None:
 
 
 def test_the_protocol_layer_imports_no_io_layer() -> None:
-    """``dss_provider.api`` (sans-IO) imports only itself, the checks and the exceptions."""
-    allowed = ("dss_provider.api", "dss_provider.checks", "dss_provider.exceptions")
+    """``dss_provider.protocol`` (sans-IO) imports only itself, the checks and the exceptions."""
+    allowed = ("dss_provider.protocol", "dss_provider.checks", "dss_provider.exceptions")
     for name in MODULES:
-        if name.startswith("dss_provider.api"):
+        if name.startswith("dss_provider.protocol"):
             bad = [m for m in _imports(name, lazy=True) if not m.startswith(allowed)]
             assert bad == [], f"{name} imports {bad}"
 

@@ -7,8 +7,9 @@ from datetime import datetime
 
 from airflow.sdk import DAG
 
-from dss_provider.operators.scenario import DSSRunScenarioOperator
-from dss_provider.sensors.scenario import DSSScenarioRunSensor, DSSTriggerFireSensor
+from dss_provider.operators.run_scenario import DSSRunScenarioOperator
+from dss_provider.sensors.scenario_run import DSSScenarioRunSensor
+from dss_provider.sensors.trigger_fire import DSSTriggerFireSensor
 
 PROJECT, SCENARIO = "DEPLOY", "WAIT_20S"
 

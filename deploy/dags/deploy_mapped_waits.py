@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import DAG
 
-from dss_provider.operators.scenario import DSSRunScenarioOperator
+from dss_provider.operators.run_scenario import DSSRunScenarioOperator
 
 MAPPED_WAITS = 50
 

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, Param
 
-from dss_provider.operators.scenario import DSSRunScenarioOperator
+from dss_provider.operators.run_scenario import DSSRunScenarioOperator
 
 with DAG(
     dag_id="deploy_run_deferred",

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from dss_provider.api import endpoints
-from dss_provider.api.models import ms_to_datetime
+from dss_provider.protocol import endpoints
+from dss_provider.protocol.models import ms_to_datetime
 
 if TYPE_CHECKING:
-    from dss_provider.handles.scenario import DSSScenario
+    from dss_provider.handles.scenario_handle import DSSScenario
     from dss_provider.hooks.dss import DSSHook
 
 

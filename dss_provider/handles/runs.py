@@ -5,8 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from dss_provider.api import endpoints
-from dss_provider.api.models import (
+from dss_provider.exceptions import (
+    DSSBadRequestError,
+    DSSScenarioRunFailed,
+    DSSTarget,
+    DSSTriggerFireCancelled,
+)
+from dss_provider.hooks import waiting
+from dss_provider.protocol import endpoints
+from dss_provider.protocol.models import (
     first_error_details,
     ms_to_datetime,
     run_duration,
@@ -16,18 +23,11 @@ from dss_provider.api.models import (
     step_job_ids,
     step_outcome,
 )
-from dss_provider.api.polling import DEFAULT_HANDLE_MAX_POLL_INTERVAL, PollSchedule, capped_schedule
-from dss_provider.api.verdict import judge_details
-from dss_provider.exceptions import (
-    DSSBadRequestError,
-    DSSScenarioRunFailed,
-    DSSTarget,
-    DSSTriggerFireCancelled,
-)
-from dss_provider.hooks import waiting
+from dss_provider.protocol.polling import DEFAULT_HANDLE_MAX_POLL_INTERVAL, PollSchedule, capped_schedule
+from dss_provider.protocol.verdict import judge_details
 
 if TYPE_CHECKING:
-    from dss_provider.handles.scenario import DSSScenario
+    from dss_provider.handles.scenario_handle import DSSScenario
 
 
 def _schedule(poll_interval: float | None) -> PollSchedule | None:

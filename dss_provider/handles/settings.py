@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from dss_provider.api import endpoints
+from dss_provider.protocol import endpoints
 
 if TYPE_CHECKING:
-    from dss_provider.handles.scenario import DSSScenario
+    from dss_provider.handles.scenario_handle import DSSScenario
 
 _RUN_ON = {
     "ON_THE_DAY",

@@ -9,10 +9,6 @@ from typing import TYPE_CHECKING, Any
 
 import tenacity
 
-from dss_provider.api import endpoints, procedures
-from dss_provider.api.endpoints import ApiRequest
-from dss_provider.api.errors import decode_json, error_for_status, parse_retry_after
-from dss_provider.api.retry import describe_exception, is_ambiguous, retrying_rule, transport_error
 from dss_provider.compat import BaseHook
 from dss_provider.exceptions import DSSConfigurationError, DSSConnectionError, DSSError
 from dss_provider.hooks.connection import (
@@ -22,6 +18,10 @@ from dss_provider.hooks.connection import (
     config_from_airflow_connection,
     connection_load_error,
 )
+from dss_provider.protocol import endpoints, procedures
+from dss_provider.protocol.endpoints import ApiRequest
+from dss_provider.protocol.errors import decode_json, error_for_status, parse_retry_after
+from dss_provider.protocol.retry import describe_exception, is_ambiguous, retrying_rule, transport_error
 
 if TYPE_CHECKING:
     import requests
@@ -193,7 +193,7 @@ class DSSHook(BaseHook):
         return content if request.response == "bytes" else text
 
     def run_procedure(self, procedure: procedures.Procedure) -> Any:
-        """Drive a sans-IO procedure (see :mod:`dss_provider.api.procedures`)."""
+        """Drive a sans-IO procedure (see :mod:`dss_provider.protocol.procedures`)."""
         try:
             request = next(procedure)
             while True:
@@ -379,7 +379,7 @@ class DSSHook(BaseHook):
 
     def get_expected_duration(self, project_key: str, scenario_id: str, limit: int = 5) -> float | None:
         """Mean duration of the last successful (SUCCESS/WARNING) runs, for adaptive polling."""
-        from dss_provider.api.models import expected_duration
+        from dss_provider.protocol.models import expected_duration
 
         runs = self.execute(endpoints.get_last_runs(project_key, scenario_id, limit, only_finished_runs=True))
         return expected_duration(list(runs or []), limit)

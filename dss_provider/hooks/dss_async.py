@@ -1,8 +1,8 @@
 """DSSAsyncHook: the same DSS requests over aiohttp, for triggers.
 
-It executes the request descriptions of :mod:`dss_provider.api.endpoints` and the procedures of
-:mod:`dss_provider.api.procedures`, with the same error mapping and retry rule as :class:`DSSHook`
-(tenacity's ``AsyncRetrying`` over :func:`~dss_provider.api.retry.should_retry`). The connection is
+It executes the request descriptions of :mod:`dss_provider.protocol.endpoints` and the procedures of
+:mod:`dss_provider.protocol.procedures`, with the same error mapping and retry rule as :class:`DSSHook`
+(tenacity's ``AsyncRetrying`` over :func:`~dss_provider.protocol.retry.should_retry`). The connection is
 fetched asynchronously. One ``aiohttp.ClientSession`` per (event loop, connection) is shared by every
 trigger of that connection in a triggerer process; each trigger releases it in ``cleanup()`` and the
 last one closes it.
@@ -19,10 +19,6 @@ from urllib.parse import quote, urlencode, urlsplit
 
 import tenacity
 
-from dss_provider.api import procedures
-from dss_provider.api.endpoints import ApiRequest
-from dss_provider.api.errors import decode_json, error_for_status, parse_retry_after
-from dss_provider.api.retry import describe_exception, retrying_rule, should_retry, transport_error
 from dss_provider.exceptions import DSSConfigurationError, DSSError
 from dss_provider.hooks.connection import (
     DEFAULT_CONN_ID,
@@ -30,6 +26,10 @@ from dss_provider.hooks.connection import (
     config_from_airflow_connection,
     connection_load_error,
 )
+from dss_provider.protocol import procedures
+from dss_provider.protocol.endpoints import ApiRequest
+from dss_provider.protocol.errors import decode_json, error_for_status, parse_retry_after
+from dss_provider.protocol.retry import describe_exception, retrying_rule, should_retry, transport_error
 
 if TYPE_CHECKING:
     import ssl
@@ -201,8 +201,8 @@ class DSSAsyncHook:
     async def execute(self, request: ApiRequest) -> Any:
         """Send one request with the sync hook's retry rule; the decoded answer (JSON, text or bytes).
 
-        Up to ``retries`` more attempts after a failure that :func:`~dss_provider.api.retry.should_retry`
-        accepts, waiting :func:`~dss_provider.api.retry.backoff_delay` (at least ``Retry-After``).
+        Up to ``retries`` more attempts after a failure that :func:`~dss_provider.protocol.retry.should_retry`
+        accepts, waiting :func:`~dss_provider.protocol.retry.backoff_delay` (at least ``Retry-After``).
         """
         shared = self._shared or await self.acquire()
         try:

@@ -1,6 +1,6 @@
 """Blocking waits in the worker: a trigger fire until it becomes a run, a run until it finishes.
 
-Both follow :class:`~dss_provider.api.polling.PollSchedule`, never block forever (a ``timeout`` or
+Both follow :class:`~dss_provider.protocol.polling.PollSchedule`, never block forever (a ``timeout`` or
 ``deadline`` always applies), and raise :class:`~dss_provider.exceptions.DSSTimeoutError` naming what
 was awaited. Like the triggers, they ride out transient failures (each request is already retried by
 the hook): only ``max_consecutive_failures`` failed polls in a row end the wait, with the last error.
@@ -13,14 +13,14 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from dss_provider.api.models import run_is_finished
-from dss_provider.api.polling import FailureBudget, PollSchedule, fire_schedule
-from dss_provider.api.retry import backoff_delay, is_transient
 from dss_provider.exceptions import DSSError, DSSTarget, DSSTimeoutError
+from dss_provider.protocol.models import run_is_finished
+from dss_provider.protocol.polling import FailureBudget, PollSchedule, fire_schedule
+from dss_provider.protocol.retry import backoff_delay, is_transient
 
 if TYPE_CHECKING:
-    from dss_provider.api.procedures import FireState
     from dss_provider.hooks.dss import DSSHook
+    from dss_provider.protocol.procedures import FireState
 
 #: The longest any handle waits when the caller gives no timeout (a week, like Airflow sensors).
 DEFAULT_WAIT_TIMEOUT = 7 * 24 * 3600.0

@@ -4,7 +4,6 @@ log in :mod:`dss_provider.operators.progress`."""
 
 from __future__ import annotations
 
-from dss_provider.api.models import step_warning
 from dss_provider.checks import (
     check_choice,
     check_count,
@@ -23,6 +22,7 @@ from dss_provider.operators.task_output import (
     tail,
     write_output,
 )
+from dss_provider.protocol.models import step_warning
 
 __all__ = [
     "DEFAULT_LOG_TAIL_LINES",

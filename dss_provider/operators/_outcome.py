@@ -1,17 +1,17 @@
 """What the task log shows about a finished run, and the exception that fails the task.
 
-The decision itself is :func:`dss_provider.api.verdict.judge`; this module words it for the task log.
+The decision itself is :func:`dss_provider.protocol.verdict.judge`; this module words it for the task log.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from dss_provider.api.models import first_warning  # noqa: F401 - its old home, kept importable
-from dss_provider.api.verdict import Verdict
 from dss_provider.exceptions import DSSError, DSSScenarioRunFailed, DSSTarget
 from dss_provider.hooks.dss import DSSHook
 from dss_provider.operators.task_output import tail
+from dss_provider.protocol.models import first_warning  # noqa: F401 - its old home, kept importable
+from dss_provider.protocol.verdict import Verdict
 
 
 def log_failed_step_tail(

@@ -6,17 +6,17 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from dss_provider.api.models import expected_duration, run_is_finished, summarize_run
-from dss_provider.api.polling import LATE_FIRE_MAX_POLL_INTERVAL, LATE_FIRE_POLL_INTERVAL, PollSchedule
-from dss_provider.api.run_ref import RunRef
-from dss_provider.api.verdict import Verdict, judge_details
 from dss_provider.compat import Context
 from dss_provider.exceptions import DSSError, DSSTarget, DSSTimeoutError, DSSTriggerFireCancelled
 from dss_provider.hooks import waiting
-from dss_provider.links.scenario import RUN_URL_XCOM_KEY
+from dss_provider.links.run_link import RUN_URL_XCOM_KEY
 from dss_provider.operators._base import _DSSScenarioOperator
 from dss_provider.operators._outcome import check_outcome
 from dss_provider.operators.task_output import push_xcom
+from dss_provider.protocol.models import expected_duration, run_is_finished, summarize_run
+from dss_provider.protocol.polling import LATE_FIRE_MAX_POLL_INTERVAL, LATE_FIRE_POLL_INTERVAL, PollSchedule
+from dss_provider.protocol.run_ref import RunRef
+from dss_provider.protocol.verdict import Verdict, judge_details
 
 #: ``_expected`` before the expected duration was looked up.
 _UNKNOWN = object()
@@ -29,7 +29,7 @@ LATE_FIRE_GRACE_SECONDS = 30.0
 
 
 class _DSSRunScenarioBase(_DSSScenarioOperator):
-    """Base of :class:`~dss_provider.operators.scenario.DSSRunScenarioOperator` (set in its ``__init__``)."""
+    """Base of :class:`~dss_provider.operators.run_scenario.DSSRunScenarioOperator` (set in its init)."""
 
     trigger_params: Any
     deferrable: bool
@@ -118,7 +118,7 @@ class _DSSRunScenarioBase(_DSSScenarioOperator):
             blocking.describe(),
         )
         if self.deferrable:
-            from dss_provider.triggers.scenario import DSSScenarioRunTrigger
+            from dss_provider.triggers.scenario_run import DSSScenarioRunTrigger
 
             trigger = DSSScenarioRunTrigger(
                 self.project_key,

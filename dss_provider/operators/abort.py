@@ -6,8 +6,6 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from dss_provider.api.models import RunOutcome, run_is_finished, run_outcome
-from dss_provider.api.polling import DEFAULT_ABORT_MAX_POLL_INTERVAL, capped_schedule
 from dss_provider.checks import check_optional_id, check_optional_id_early, check_positive
 from dss_provider.compat import Context
 from dss_provider.exceptions import DSSTimeoutError
@@ -15,6 +13,8 @@ from dss_provider.hooks import waiting
 from dss_provider.hooks.connection import DEFAULT_CONN_ID
 from dss_provider.operators._base import _DSSScenarioOperator
 from dss_provider.operators.task_output import push_xcom
+from dss_provider.protocol.models import RunOutcome, run_is_finished, run_outcome
+from dss_provider.protocol.polling import DEFAULT_ABORT_MAX_POLL_INTERVAL, capped_schedule
 
 DEFAULT_ABORT_TIMEOUT = 600.0
 DEFAULT_ABORT_POLL_INTERVAL = 2.0

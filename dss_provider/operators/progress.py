@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dss_provider.api.models import ms_to_datetime, step_warning, summarize_step
+from dss_provider.protocol.models import ms_to_datetime, step_warning, summarize_step
 
 
 def _seconds_between(start: object, end: object) -> float | None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from dss_provider.api import endpoints
 from dss_provider.checks import check_count, check_optional_id, check_optional_id_early, check_output_path
 from dss_provider.compat import Context
 from dss_provider.exceptions import DSSBadRequestError, DSSConfigurationError
@@ -19,6 +18,7 @@ from dss_provider.hooks.connection import DEFAULT_CONN_ID
 from dss_provider.operators._base import _DSSScenarioOperator
 from dss_provider.operators.junit import log_report, parse_junit
 from dss_provider.operators.task_output import tail, write_output
+from dss_provider.protocol import endpoints
 
 DEFAULT_LOG_OPERATOR_TAIL_LINES = 200
 #: Characters of log returned over XCom when no ``output_path`` is given (the end of the log).

@@ -8,13 +8,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
-from dss_provider.api import endpoints, procedures
-from dss_provider.api.models import (
-    summarize_run,
-)
-from dss_provider.api.polling import FailureBudget, PollSchedule
-from dss_provider.api.retry import is_transient
-from dss_provider.api.run_ref import RunRef
 from dss_provider.checks import check_conn_id, check_int, check_positive
 from dss_provider.compat import BaseTrigger, TriggerEvent
 from dss_provider.exceptions import (
@@ -24,6 +17,13 @@ from dss_provider.exceptions import (
     DSSTarget,
 )
 from dss_provider.hooks.dss_async import DSSAsyncHook
+from dss_provider.protocol import endpoints, procedures
+from dss_provider.protocol.models import (
+    summarize_run,
+)
+from dss_provider.protocol.polling import FailureBudget, PollSchedule
+from dss_provider.protocol.retry import is_transient
+from dss_provider.protocol.run_ref import RunRef
 from dss_provider.triggers import events
 
 #: Retries of one request inside the async hook; the trigger's own failure budget governs beyond that.

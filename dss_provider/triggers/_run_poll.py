@@ -29,9 +29,9 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from dss_provider.api import endpoints
 from dss_provider.exceptions import DSSAPIError, DSSAuthenticationError, DSSConfigurationError, DSSError
 from dss_provider.hooks.dss_async import DSSAsyncHook
+from dss_provider.protocol import endpoints
 from dss_provider.triggers._run_cursor import RunKey, run_key
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """One scenario-list poll per project answers every run trigger of that project in an event loop.
 
-A lone :class:`~dss_provider.triggers.scenario.DSSScenarioRunTrigger` polls its run's details on its
-own :class:`~dss_provider.api.polling.PollSchedule`. When two or more of them wait for runs of the same
+A lone :class:`~dss_provider.triggers.scenario_run.DSSScenarioRunTrigger` polls its run's details on its
+own :class:`~dss_provider.protocol.polling.PollSchedule`. When two or more of them wait for runs of the same
 project on the same connection in one triggerer (mapped tasks, many DAGs), they share a
 :class:`ProjectWatch` instead: one ``GET /projects/{K}/scenarios/`` (each item says whether the
 scenario is ``running`` and since when, ``start``) tells every one of them whether its run is still
@@ -24,10 +24,10 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from dss_provider.api import endpoints
-from dss_provider.api.polling import PollSchedule
 from dss_provider.exceptions import DSSError
 from dss_provider.hooks.dss_async import DSSAsyncHook
+from dss_provider.protocol import endpoints
+from dss_provider.protocol.polling import PollSchedule
 
 log = logging.getLogger(__name__)
 

@@ -42,14 +42,14 @@ import json
 from collections.abc import AsyncIterator, Hashable
 from typing import Any
 
-from dss_provider.api import endpoints
-from dss_provider.api.models import RunOutcome, summarize_run
-from dss_provider.api.polling import check_positive
 from dss_provider.checks import check_conn_id
 from dss_provider.compat import BaseEventTrigger, TriggerEvent
 from dss_provider.exceptions import DSSConfigurationError, DSSError
 from dss_provider.hooks.connection import DEFAULT_CONN_ID
 from dss_provider.hooks.dss_async import DSSAsyncHook
+from dss_provider.protocol import endpoints
+from dss_provider.protocol.models import RunOutcome, summarize_run
+from dss_provider.protocol.polling import check_positive
 from dss_provider.triggers._run_cursor import RunCursor
 from dss_provider.triggers._run_poll import (
     PAGE_SIZES,

@@ -7,8 +7,8 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from dss_provider.api import endpoints as ep
 from dss_provider.exceptions import DSSConfigurationError, DSSTarget
+from dss_provider.protocol import endpoints as ep
 
 
 def test_run_scenario_is_a_post_with_the_params_as_body_and_not_retry_safe() -> None:

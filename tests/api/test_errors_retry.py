@@ -7,10 +7,6 @@ import random
 
 import pytest
 
-from dss_provider.api import endpoints as ep
-from dss_provider.api import retry
-from dss_provider.api.errors import decode_json, error_for_status, parse_retry_after
-from dss_provider.api.retry import DSSTransportError, backoff_delay, is_ambiguous, should_retry
 from dss_provider.exceptions import (
     DSSAPIError,
     DSSAuthenticationError,
@@ -20,6 +16,10 @@ from dss_provider.exceptions import (
     DSSPermissionError,
     DSSTransientError,
 )
+from dss_provider.protocol import endpoints as ep
+from dss_provider.protocol import retry
+from dss_provider.protocol.errors import decode_json, error_for_status, parse_retry_after
+from dss_provider.protocol.retry import DSSTransportError, backoff_delay, is_ambiguous, should_retry
 
 GET = ep.get_settings("DEMO", "BUILD_SALES")
 RUN = ep.run_scenario("DEMO", "BUILD_SALES")

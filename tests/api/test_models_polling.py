@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from dss_provider.api import models, procedures
-from dss_provider.api.endpoints import ApiRequest
-from dss_provider.api.polling import PollSchedule, check_positive
 from dss_provider.exceptions import DSSConfigurationError, DSSNotFoundError
+from dss_provider.protocol import models, procedures
+from dss_provider.protocol.endpoints import ApiRequest
+from dss_provider.protocol.polling import PollSchedule, check_positive
 
 FAILED_STEP = {
     "step": {"id": "build_0", "name": "Build X", "type": "build_flowitem"},

@@ -23,8 +23,8 @@ from dss_provider import compat
 from dss_provider.emulator.server import DSSEmulator
 from dss_provider.get_provider_info import get_provider_info
 from dss_provider.hooks.dss import DSSHook
-from dss_provider.operators.scenario import DSSRunScenarioOperator
-from dss_provider.triggers.scenario import DSSScenarioRunTrigger
+from dss_provider.operators.run_scenario import DSSRunScenarioOperator
+from dss_provider.triggers.scenario_run import DSSScenarioRunTrigger
 from tests.dss_support import dss_emulator, fast_backoff, hook, wait_run_id
 from tests.fakes import FakeStateStore
 from tests.operators.conftest import make_context

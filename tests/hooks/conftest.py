@@ -6,10 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from dss_provider.api import retry
 from dss_provider.emulator.server import DSSEmulator
 from dss_provider.hooks import dss as dss_module
 from dss_provider.hooks.dss import DSSHook
+from dss_provider.protocol import retry
 
 SPEED = 100.0
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from dss_provider.api import endpoints
 from dss_provider.emulator.server import DSSEmulator
 from dss_provider.exceptions import DSSConnectionError
 from dss_provider.hooks.dss_async import DSSAsyncHook
+from dss_provider.protocol import endpoints
 
 from .helpers import set_conn
 

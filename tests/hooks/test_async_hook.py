@@ -7,7 +7,6 @@ import asyncio
 import pytest
 from airflow.sdk import BaseHook
 
-from dss_provider.api import endpoints, procedures
 from dss_provider.emulator.server import DSSEmulator
 from dss_provider.exceptions import (
     DSSAuthenticationError,
@@ -19,6 +18,7 @@ from dss_provider.exceptions import (
 )
 from dss_provider.hooks import dss_async
 from dss_provider.hooks.dss_async import DSSAsyncHook
+from dss_provider.protocol import endpoints, procedures
 
 from .helpers import set_conn
 

@@ -6,11 +6,11 @@ import logging
 
 import pytest
 
-from dss_provider.api import endpoints
 from dss_provider.emulator.server import DSSEmulator
 from dss_provider.exceptions import DSSError
 from dss_provider.hooks.dss import DSSHook
 from dss_provider.hooks.dss_async import DSSAsyncHook
+from dss_provider.protocol import endpoints
 
 from .helpers import set_conn
 

@@ -81,7 +81,7 @@ def test_https_to_an_http_port(dss_emulator: DSSEmulator, monkeypatch: pytest.Mo
 
 
 async def test_async_hook_tls(tls: TLSServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    from dss_provider.api import endpoints
+    from dss_provider.protocol import endpoints
 
     set_conn(monkeypatch, "tls", host=f"https://127.0.0.1:{tls.port}", password=KEY)
     async with DSSAsyncHook("tls", retries=0) as hook:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from dss_provider.api.polling import PollSchedule
 from dss_provider.emulator.server import DSSEmulator
 from dss_provider.exceptions import DSSNotFoundError, DSSTimeoutError, DSSTransientError
 from dss_provider.hooks import waiting
 from dss_provider.hooks.dss import DSSHook
+from dss_provider.protocol.polling import PollSchedule
 
 FAST = PollSchedule(poll_interval=0.05, max_interval=0.2)
 

@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 
 from dss_provider.exceptions import DSSConfigurationError, DSSNotFoundError
-from dss_provider.operators.scenario import (
-    DSSAbortScenarioOperator,
+from dss_provider.operators.abort import DSSAbortScenarioOperator
+from dss_provider.operators.run_log_report import (
     DSSGetScenarioRunLogOperator,
     DSSGetScenarioRunReportOperator,
-    DSSRunScenarioOperator,
 )
+from dss_provider.operators.run_scenario import DSSRunScenarioOperator
 from tests.operators.conftest import counters, make_context, wait_until
 
 

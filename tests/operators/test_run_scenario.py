@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from dss_provider.exceptions import DSSScenarioRunFailed
-from dss_provider.links.scenario import DSSScenarioRunLink
-from dss_provider.operators.scenario import DSSRunScenarioOperator
+from dss_provider.links.run_link import DSSScenarioRunLink
+from dss_provider.operators.run_scenario import DSSRunScenarioOperator
 from tests.dss_support import RUN_KEYS, STEP_KEYS
 from tests.operators.conftest import counters, make_context, run_deferrable
 
@@ -200,7 +200,7 @@ def test_deferral_hands_the_trigger_a_wall_clock_deadline(dss_emulator, context)
     import time
 
     from dss_provider.compat import TaskDeferred
-    from dss_provider.triggers.scenario import DSSScenarioRunTrigger
+    from dss_provider.triggers.scenario_run import DSSScenarioRunTrigger
 
     op = _op("LONG_REFRESH", deferrable=True, timeout=30, abort_on_kill=False)
     before = time.time()

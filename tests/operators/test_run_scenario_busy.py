@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from dss_provider.exceptions import DSSConfigurationError, DSSTimeoutError, DSSTriggerFireCancelled
-from dss_provider.operators.scenario import DSSRunScenarioOperator
+from dss_provider.operators.run_scenario import DSSRunScenarioOperator
 from tests.operators.conftest import counters, run_deferrable, wait_until
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from dss_provider.compat import TaskDeferred
 from dss_provider.exceptions import DSSScenarioRunFailed, DSSTimeoutError
-from dss_provider.operators.scenario import DSSRunScenarioOperator
+from dss_provider.operators.run_scenario import DSSRunScenarioOperator
 from tests.airflow_compat import needs_task_state_store
 from tests.fakes import FakeStateStore
 from tests.operators.conftest import counters, make_context, run_deferrable, wait_until

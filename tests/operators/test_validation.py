@@ -7,12 +7,12 @@ from typing import Any
 import pytest
 
 from dss_provider.exceptions import DSSConfigurationError
-from dss_provider.operators.scenario import (
-    DSSAbortScenarioOperator,
+from dss_provider.operators.abort import DSSAbortScenarioOperator
+from dss_provider.operators.run_log_report import (
     DSSGetScenarioRunLogOperator,
     DSSGetScenarioRunReportOperator,
-    DSSRunScenarioOperator,
 )
+from dss_provider.operators.run_scenario import DSSRunScenarioOperator
 from tests.operators.conftest import make_context
 
 BASE = {"task_id": "t", "project_key": "DEMO", "scenario_id": "BUILD_SALES"}

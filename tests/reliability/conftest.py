@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from dss_provider.api import retry
 from dss_provider.emulator.server import DSSEmulator
 from dss_provider.hooks import dss as dss_module
+from dss_provider.protocol import retry
 from tests.secret_scan import SCAN_PROPERTY
 
 from .helpers import API_KEY, CONN_ID, REPO, connection_json

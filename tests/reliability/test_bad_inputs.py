@@ -20,14 +20,17 @@ import pytest
 from dss_provider.emulator.seed import default_seed
 from dss_provider.emulator.server import DSSEmulator
 from dss_provider.hooks.dss import DSSHook
-from dss_provider.operators.scenario import (
-    DSSAbortScenarioOperator,
+from dss_provider.operators.abort import DSSAbortScenarioOperator
+from dss_provider.operators.run_log_report import (
     DSSGetScenarioRunLogOperator,
     DSSGetScenarioRunReportOperator,
-    DSSRunScenarioOperator,
 )
-from dss_provider.sensors.scenario import DSSScenarioRunSensor, DSSTriggerFireSensor
-from dss_provider.triggers.scenario import DSSScenarioRunTrigger, DSSTriggerFireTrigger, exception_from_event
+from dss_provider.operators.run_scenario import DSSRunScenarioOperator
+from dss_provider.sensors.scenario_run import DSSScenarioRunSensor
+from dss_provider.sensors.trigger_fire import DSSTriggerFireSensor
+from dss_provider.triggers.events import exception_from_event
+from dss_provider.triggers.scenario_run import DSSScenarioRunTrigger
+from dss_provider.triggers.trigger_fire import DSSTriggerFireTrigger
 from tests.tls_server import TLSServer
 
 from .conftest import Recorder

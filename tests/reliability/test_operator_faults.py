@@ -11,11 +11,11 @@ import pytest
 
 from dss_provider.emulator.server import DSSEmulator
 from dss_provider.exceptions import DSSError, DSSScenarioRunFailed, DSSTimeoutError
-from dss_provider.operators.scenario import (
+from dss_provider.operators.run_log_report import (
     DSSGetScenarioRunLogOperator,
     DSSGetScenarioRunReportOperator,
-    DSSRunScenarioOperator,
 )
+from dss_provider.operators.run_scenario import DSSRunScenarioOperator
 
 from .conftest import Recorder
 from .helpers import (

@@ -13,7 +13,9 @@ import pytest
 from dss_provider.emulator.server import DSSEmulator
 from dss_provider.hooks.dss import DSSHook
 from dss_provider.triggers import events
-from dss_provider.triggers.scenario import DSSScenarioRunTrigger, DSSTriggerFireTrigger, exception_from_event
+from dss_provider.triggers.events import exception_from_event
+from dss_provider.triggers.scenario_run import DSSScenarioRunTrigger
+from dss_provider.triggers.trigger_fire import DSSTriggerFireTrigger
 
 from .conftest import Recorder
 from .helpers import CONN_ID, aborted_runs, collect_events, counters, rebuild, unclear_reason

@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from dss_provider.api import endpoints
-from dss_provider.api.polling import PollSchedule
 from dss_provider.emulator.server import DSSEmulator
 from dss_provider.exceptions import DSSError
 from dss_provider.hooks import waiting
 from dss_provider.hooks.dss import DSSHook
+from dss_provider.protocol import endpoints
+from dss_provider.protocol.polling import PollSchedule
 
 from .conftest import Recorder
 from .helpers import CONN_ID, KINDS, RETRIES, aborted_runs, call, connection_json, counters, unclear_reason

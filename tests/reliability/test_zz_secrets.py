@@ -20,9 +20,10 @@ from typing import Any
 import pytest
 
 from dss_provider.emulator.server import DSSEmulator
-from dss_provider.operators.scenario import DSSRunScenarioOperator
-from dss_provider.sensors.scenario import DSSScenarioRunSensor
-from dss_provider.triggers.scenario import DSSScenarioRunTrigger, DSSTriggerFireTrigger
+from dss_provider.operators.run_scenario import DSSRunScenarioOperator
+from dss_provider.sensors.scenario_run import DSSScenarioRunSensor
+from dss_provider.triggers.scenario_run import DSSScenarioRunTrigger
+from dss_provider.triggers.trigger_fire import DSSTriggerFireTrigger
 
 from .conftest import FIGURES, SECRET_FORMS, SINK, Recorder
 from .helpers import API_KEY, REPO, call, keep_context, make_context, run_deferred

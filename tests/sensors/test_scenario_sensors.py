@@ -21,9 +21,12 @@ from dss_provider.exceptions import (
     DSSTriggerFireCancelled,
 )
 from dss_provider.hooks.dss import DSSHook
-from dss_provider.sensors.scenario import DEFER_TIMEOUT_GRACE, DSSScenarioRunSensor, DSSTriggerFireSensor
+from dss_provider.sensors.base import DEFER_TIMEOUT_GRACE
+from dss_provider.sensors.scenario_run import DSSScenarioRunSensor
+from dss_provider.sensors.trigger_fire import DSSTriggerFireSensor
 from dss_provider.triggers import events
-from dss_provider.triggers.scenario import DSSScenarioRunTrigger, DSSTriggerFireTrigger
+from dss_provider.triggers.scenario_run import DSSScenarioRunTrigger
+from dss_provider.triggers.trigger_fire import DSSTriggerFireTrigger
 from tests.airflow_compat import AirflowRescheduleException, deserialize, serialize
 from tests.dss_support import fire, wait_finished, wait_run_id
 

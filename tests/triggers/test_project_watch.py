@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-from dss_provider.api.run_ref import RunRef
 from dss_provider.emulator.server import DSSEmulator
 from dss_provider.hooks.dss import DSSHook
+from dss_provider.protocol.run_ref import RunRef
 from dss_provider.triggers import events, project_watch
-from dss_provider.triggers.scenario import DSSScenarioRunTrigger
+from dss_provider.triggers.scenario_run import DSSScenarioRunTrigger
 
 from .conftest import collect, fire, wait_run_id
 

@@ -20,11 +20,9 @@ from dss_provider.exceptions import (
 from dss_provider.hooks import dss_async
 from dss_provider.hooks.dss import DSSHook
 from dss_provider.triggers import events
-from dss_provider.triggers.scenario import (
-    DSSScenarioRunTrigger,
-    DSSTriggerFireTrigger,
-    exception_from_event,
-)
+from dss_provider.triggers.events import exception_from_event
+from dss_provider.triggers.scenario_run import DSSScenarioRunTrigger
+from dss_provider.triggers.trigger_fire import DSSTriggerFireTrigger
 from tests.airflow_compat import deserialize, import_string, serialize
 
 from .conftest import collect, counters, fire, run_state, wait_run_id
@@ -383,7 +381,7 @@ def test_serialize_round_trips_through_airflow_serde() -> None:
         trigger_params={"day": "2024-01-01", "n": [1, 2]},
     )
     classpath, kwargs = trigger.serialize()
-    assert classpath == "dss_provider.triggers.scenario.DSSScenarioRunTrigger"
+    assert classpath == "dss_provider.triggers.scenario_run.DSSScenarioRunTrigger"
     assert kwargs["poll_interval"] == 2.0 and kwargs["abort_on_kill"] is True
     assert json.loads(json.dumps(kwargs)) == kwargs
 
@@ -394,7 +392,7 @@ def test_serialize_round_trips_through_airflow_serde() -> None:
 
     fire_trigger_ = DSSTriggerFireTrigger("DEMO", "BUILD_SALES", "manual", "2024-01-01-00-00-00-000")
     classpath, kwargs = fire_trigger_.serialize()
-    assert classpath == "dss_provider.triggers.scenario.DSSTriggerFireTrigger"
+    assert classpath == "dss_provider.triggers.trigger_fire.DSSTriggerFireTrigger"
     assert import_string(classpath)(**deserialize(serialize(kwargs))).serialize() == (classpath, kwargs)
     assert kwargs["dss_conn_id"] == "dataiku_dss_default"
     assert set(kwargs) == {

@@ -10,7 +10,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from dss_provider.api.models import (
+from dss_provider.protocol.models import (
     RunOutcome,
     describe_error,
     first_error_details,

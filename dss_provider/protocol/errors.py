@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from dss_provider.api.endpoints import ApiRequest
 from dss_provider.exceptions import (
     DSSAPIError,
     DSSAuthenticationError,
@@ -14,6 +13,7 @@ from dss_provider.exceptions import (
     DSSPermissionError,
     DSSTransientError,
 )
+from dss_provider.protocol.endpoints import ApiRequest
 
 #: Statuses worth another try for a request that is safe to repeat.
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})

@@ -11,10 +11,10 @@ from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from dss_provider.api import endpoints
-from dss_provider.api.endpoints import ApiRequest
-from dss_provider.api.models import run_is_finished
 from dss_provider.exceptions import DSSNotFoundError, DSSTarget
+from dss_provider.protocol import endpoints
+from dss_provider.protocol.endpoints import ApiRequest
+from dss_provider.protocol.models import run_is_finished
 
 Procedure = Generator[ApiRequest, Any, Any]
 

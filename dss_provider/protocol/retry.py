@@ -14,9 +14,9 @@ from typing import Any
 
 import tenacity
 
-from dss_provider.api.endpoints import ApiRequest
-from dss_provider.api.errors import NOT_PROCESSED_STATUSES, RETRYABLE_STATUSES
 from dss_provider.exceptions import DSSAPIError, DSSConnectionError, DSSTarget, DSSTransientError
+from dss_provider.protocol.endpoints import ApiRequest
+from dss_provider.protocol.errors import NOT_PROCESSED_STATUSES, RETRYABLE_STATUSES
 
 BACKOFF_BASE = 0.5
 BACKOFF_MAX = 20.0

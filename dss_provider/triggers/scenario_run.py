@@ -1,0 +1,297 @@
+"""Triggers that wait for Dataiku DSS in the triggerer.
+
+They wait for a trigger fire until it becomes a run, and for a run until it finishes.
+
+Both poll through :class:`~dss_provider.hooks.dss_async.DSSAsyncHook` (one pooled client per connection
+in a triggerer process, joined at the start of :meth:`run` and left in :meth:`cleanup`), follow
+:class:`~dss_provider.protocol.polling.PollSchedule`, and send exactly one event built with
+:func:`~dss_provider.triggers.events.make_event` (statuses and fields are documented there).
+
+Failure policy of a wait:
+
+- a transient failure (connection error, 429/5xx, cut answer) is logged and the wait goes on with
+  backoff; ``max_consecutive_failures`` failed polls in a row end it with an ``error`` event;
+- a permanent failure (401, 403, 404, 400, a bad connection) ends it at once with an ``error`` event;
+- anything unexpected ends it with an ``error`` event holding the exception text (traceback logged);
+- the wall-clock ``end_time`` (epoch seconds) ends it with a ``timeout`` event. The trigger never aborts
+  a run on timeout; the operator decides (in ``execute_complete``).
+
+Several run triggers of one project on one connection in a triggerer share one poll of the project's
+scenario list (:mod:`dss_provider.triggers.project_watch`) instead of each polling its run's details;
+each still asks its run's details to build the event, after a failed list poll, and at least every
+``max_poll_interval``.
+
+A trigger rebuilt from its serialized kwargs (triggerer restart, another triggerer) resumes the same
+wait: it never fires a scenario and never aborts a run except from :meth:`DSSScenarioRunTrigger.on_kill`
+when ``abort_on_kill`` is set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from dss_provider import compat
+from dss_provider.checks import check_bool
+from dss_provider.exceptions import (
+    DSSConfigurationError,
+    DSSError,
+)
+from dss_provider.hooks.connection import DEFAULT_CONN_ID
+from dss_provider.hooks.dss_async import DSSAsyncHook
+from dss_provider.hooks.waiting import DEFAULT_MAX_CONSECUTIVE_FAILURES
+from dss_provider.protocol import endpoints, procedures
+from dss_provider.protocol.models import run_is_finished
+from dss_provider.protocol.polling import (
+    DEFAULT_FIRE_MAX_POLL_INTERVAL,
+    DEFAULT_MAX_POLL_INTERVAL,
+    DEFAULT_POLL_INTERVAL,
+    PollSchedule,
+    check_positive,
+)
+from dss_provider.protocol.verdict import judge_details
+from dss_provider.triggers import _user_kill, events, project_watch
+from dss_provider.triggers._base import (
+    ON_KILL_FIRE_WAIT,
+    TRIGGER_REQUEST_RETRIES,
+    _DSSWaitTrigger,
+    _iso,
+)
+
+
+class DSSScenarioRunTrigger(_DSSWaitTrigger):
+    """Wait until a DSS scenario run finishes (event ``finished`` with its ``outcome``).
+
+    Give ``run_id``, or the fire that starts the run (``trigger_id`` + ``trigger_run_id``): the trigger
+    then first waits for the fire to become a run (a cancelled fire gives a ``cancelled`` event).
+
+    :param expected_duration: the scenario's usual run time in seconds, to poll rarely early and tightly
+        near the expected end (see :class:`~dss_provider.protocol.polling.PollSchedule`).
+    :param end_time: wall-clock deadline (epoch seconds); when it passes, a ``timeout`` event is sent and
+        the run is left running (the operator decides whether to abort it).
+    :param abort_on_kill: when a user kills the deferred task (mark failed/success, clear), abort this run
+        in DSS (:meth:`on_kill`). Triggerer restarts and timeouts never abort.
+    :param max_consecutive_failures: failed polls in a row that end the wait with an ``error`` event.
+    :param trigger_params: the params the run was fired with, reported in the run dict.
+    """
+
+    def __init__(
+        self,
+        project_key: str,
+        scenario_id: str,
+        run_id: str | None = None,
+        trigger_id: str | None = None,
+        trigger_run_id: str | None = None,
+        dss_conn_id: str = DEFAULT_CONN_ID,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
+        expected_duration: float | None = None,
+        end_time: float | None = None,
+        abort_on_kill: bool = False,
+        max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,
+        trigger_params: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(
+            project_key=project_key,
+            scenario_id=scenario_id,
+            trigger_id=trigger_id,
+            trigger_run_id=trigger_run_id,
+            run_id=run_id,
+            dss_conn_id=dss_conn_id,
+            poll_interval=poll_interval,
+            max_poll_interval=max_poll_interval,
+            end_time=end_time,
+            max_consecutive_failures=max_consecutive_failures,
+        )
+        if self.run_id is None and self.dss_trigger_id is None:
+            raise DSSConfigurationError(
+                "DSSScenarioRunTrigger needs the run_id, or the trigger fire (trigger_id and trigger_run_id) "
+                "that starts the run."
+            )
+        self.expected_duration = check_positive(expected_duration, "expected_duration", allow_none=True)
+        self.abort_on_kill = check_bool(abort_on_kill, "abort_on_kill")
+        self.trigger_params = (
+            None if trigger_params is None else endpoints.check_json_object(trigger_params, "trigger_params")
+        )
+
+    def _serialize_kwargs(self) -> dict[str, Any]:
+        return {
+            "project_key": self.project_key,
+            "scenario_id": self.scenario_id,
+            "run_id": self.run_id,
+            "trigger_id": self.dss_trigger_id,
+            "trigger_run_id": self.dss_trigger_run_id,
+            "dss_conn_id": self.dss_conn_id,
+            "poll_interval": self.poll_interval,
+            "max_poll_interval": self.max_poll_interval,
+            "expected_duration": self.expected_duration,
+            "end_time": self.end_time,
+            "abort_on_kill": self.abort_on_kill,
+            "max_consecutive_failures": self.max_consecutive_failures,
+            "trigger_params": self.trigger_params,
+        }
+
+    def _timeout_message(self) -> str:
+        if self._run_id is None:
+            return (
+                f"Trigger fire {self.dss_trigger_id}/{self.dss_trigger_run_id} of {self.project_key}."
+                f"{self.scenario_id} had not started a run before the deadline ({_iso(self.end_time)})."
+            )
+        return (
+            f"Run {self._run_id} of {self.project_key}.{self.scenario_id} was still running at the deadline "
+            f"({_iso(self.end_time)}); the trigger did not abort it."
+        )
+
+    async def _wait(self) -> dict[str, Any]:
+        hook = await self._acquire()
+        if self._run_id is None:
+            fire_schedule = PollSchedule(
+                self.poll_interval, min(self.max_poll_interval, DEFAULT_FIRE_MAX_POLL_INTERVAL)
+            )
+            state = await self._wait_for_fire(hook, fire_schedule)
+            if state.status == "cancelled":
+                return self._cancelled_event(state)
+            self.log.info(
+                "Trigger fire %s/%s started run %s",
+                self.dss_trigger_id,
+                self.dss_trigger_run_id,
+                self._run_id,
+            )
+        assert self._run_id is not None
+        run_id = self._run_id
+        schedule = PollSchedule(self.poll_interval, self.max_poll_interval, self.expected_duration)
+        started_at = time.time()
+        # One request description for the whole wait (it is immutable): no per-poll validation/quoting.
+        request = endpoints.get_run_details(self.project_key, self.scenario_id, run_id)
+
+        # Other triggers of the project in this loop: one scenario list poll serves all of them.
+        watch = project_watch.watch_for(self.dss_conn_id, self.project_key)
+        watch.join()
+        start_ms = 0
+        woken: str | None = None
+        own_polls = False  # the list disagreed with the run: poll the run itself from now on
+
+        async def sleep(delay: float) -> None:
+            nonlocal woken
+            if own_polls or not watch.shared or not start_ms:
+                await asyncio.sleep(delay)
+                return
+            check_by = time.time() + max(delay, self.max_poll_interval)
+            if self.end_time is not None:
+                check_by = min(check_by, self.end_time)
+            woken = await watch.wait(hook, self.scenario_id, start_ms, schedule, started_at, delay, check_by)
+
+        async def poll() -> dict[str, Any] | None:
+            nonlocal started_at, start_ms, own_polls, woken
+            details = await hook.execute(request)
+            details = details if isinstance(details, dict) else {}
+            run = details.get("scenarioRun") or {}
+            if run.get("start"):
+                started_at = float(run["start"]) / 1000.0
+                start_ms = int(run["start"])
+            if woken == "ended" and not run_is_finished(run):
+                own_polls = True
+            woken = None
+            summary = self._summarize(hook, details=details)
+            self._last_run = summary
+            if not run_is_finished(run):
+                self._last_answer = f"run {run_id} still running ({len(summary['steps'])} step(s) started)"
+                return None
+            self._last_answer = f"run {run_id} finished"
+            verdict = judge_details(details)
+            where = f"{self.project_key}.{self.scenario_id}"
+            message = f"Run {run_id} of {where} finished with outcome {verdict.outcome}"
+            if verdict.first_error or (verdict.is_warning and verdict.warning):
+                message += f": {verdict.reason}"
+            return self._event(
+                events.FINISHED,
+                message + ".",
+                outcome=verdict.outcome,
+                run=summary,
+                first_error=verdict.first_error,
+                warning=verdict.warning,
+            )
+
+        try:
+            return await self._poll_until(
+                poll,
+                schedule,
+                lambda: time.time() - started_at,
+                f"run {run_id} of {self.project_key}.{self.scenario_id}",
+                sleep,
+            )
+        finally:
+            project_watch.release_watch(watch)
+
+    async def run(self) -> AsyncIterator[compat.TriggerEvent]:
+        """Wait, then send one event.
+
+        Before Airflow 3.3 (no ``on_kill`` call), a cancel that finds the task killed by a user calls
+        :meth:`on_kill` here (see ``triggers/_user_kill.py``).
+        """
+        sent = False
+        try:
+            async for event in super().run():
+                sent = True
+                yield event
+        except asyncio.CancelledError:
+            if self.abort_on_kill and not sent and not compat.HAS_TRIGGER_ON_KILL:
+                what = f"run {self._run_id or '(not started yet)'} of {self.project_key}.{self.scenario_id}"
+                if await _user_kill.killed_by_user(getattr(self, "task_instance", None), self.log, what):
+                    await self.on_kill()
+            raise
+
+    async def on_kill(self) -> None:
+        """The user killed the deferred task: abort exactly this run when ``abort_on_kill`` is set."""
+        where = f"{self.project_key}.{self.scenario_id}"
+        if not self.abort_on_kill:
+            self.log.info(
+                "Task killed; abort_on_kill is False, so run %s of %s is left running in DSS",
+                self._run_id or "(not started yet)",
+                where,
+            )
+            return
+        temporary = self._hook is None
+        hook = DSSAsyncHook(self.dss_conn_id, retries=TRIGGER_REQUEST_RETRIES) if temporary else self._hook
+        assert hook is not None
+        try:
+            await hook.acquire()
+            run_id = self._run_id or await self._run_id_for_kill(hook)
+            if run_id is None:
+                self.log.warning(
+                    "Task killed; trigger fire %s/%s of %s has not started a run, so nothing was aborted",
+                    self.dss_trigger_id,
+                    self.dss_trigger_run_id,
+                    where,
+                )
+                return
+            aborted = await hook.run_procedure(
+                procedures.abort_run(self.project_key, self.scenario_id, run_id)
+            )
+            if aborted:
+                self.log.info("Task killed: aborted run %s of %s in DSS (abort_on_kill=True)", run_id, where)
+            else:
+                self.log.info(
+                    "Task killed: run %s of %s had already finished; nothing to abort", run_id, where
+                )
+        except DSSError as err:
+            self.log.warning("Task killed, but aborting the run of %s failed: %s", where, err)
+        finally:
+            if temporary:
+                await hook.release()
+
+    async def _run_id_for_kill(self, hook: DSSAsyncHook) -> str | None:
+        """The run of the fire, waiting briefly for a pending fire to start it."""
+        if self.dss_trigger_id is None:
+            return None
+        deadline = time.monotonic() + ON_KILL_FIRE_WAIT
+        while True:
+            state = await self._poll_fire(hook)
+            if state.status == "run" and state.run:
+                self._run_id = str(state.run.get("runId"))
+                return self._run_id
+            if state.status == "cancelled" or time.monotonic() >= deadline:
+                return None
+            await asyncio.sleep(min(self.poll_interval, 1.0))
