@@ -4,13 +4,15 @@ busy-scenario handling (``if_already_running``), timeouts, and the final verdict
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from typing import Any
 
+from dss_provider.checks import check_choice, check_count, check_positive, check_trigger_params_early
 from dss_provider.compat import Context
 from dss_provider.exceptions import DSSError, DSSTarget, DSSTimeoutError, DSSTriggerFireCancelled
 from dss_provider.hooks import waiting
 from dss_provider.links.run_link import RUN_URL_XCOM_KEY
-from dss_provider.operators._base import _DSSScenarioOperator
+from dss_provider.operators._base import _default_deferrable, _DSSScenarioOperator
 from dss_provider.operators._outcome import check_outcome
 from dss_provider.operators.task_output import push_xcom
 from dss_provider.protocol.models import expected_duration, run_is_finished, summarize_run
@@ -29,24 +31,50 @@ LATE_FIRE_GRACE_SECONDS = 30.0
 
 
 class _DSSRunScenarioBase(_DSSScenarioOperator):
-    """Base of :class:`~dss_provider.operators.run_scenario.DSSRunScenarioOperator` (set in its init)."""
+    """The run lifecycle of :class:`~dss_provider.operators.run_scenario.DSSRunScenarioOperator`.
 
-    trigger_params: Any
-    deferrable: bool
-    poll_interval: float
-    max_poll_interval: float
-    timeout: float | None
-    fail_on_warning: bool
-    if_already_running: str
-    log_tail_lines: int
+    It owns the arguments the lifecycle reads (validated here) and the try's state; the operator adds
+    its public face (entry points, ``ResumableJobMixin``, deferral) and ``durable``, which that mixin
+    takes first.
+    """
+
+    #: Set by the operator (``ResumableJobMixin`` consumes the argument before this ``__init__``).
     durable: bool
-    external_id_key: str
-    #: This try's fire/run (``on_kill`` aborts it); None once the run has finished.
-    _active: RunRef | None
-    _deadline: float | None
-    _cancelled_fires: int
-    #: The expected duration once known (``_UNKNOWN`` before it was looked up).
-    _expected: object = _UNKNOWN
+
+    def __init__(
+        self,
+        *,
+        trigger_params: dict[str, Any] | str | None,
+        deferrable: bool | None,
+        poll_interval: float | timedelta,
+        max_poll_interval: float | timedelta,
+        timeout: float | timedelta | None,
+        fail_on_warning: bool,
+        if_already_running: str,
+        log_tail_lines: int,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        check_trigger_params_early(trigger_params)
+        self.trigger_params: Any = trigger_params
+        self.deferrable = _default_deferrable() if deferrable is None else bool(deferrable)
+        self.poll_interval = float(check_positive(poll_interval, "poll_interval") or 0.0)
+        self.max_poll_interval = max(
+            float(check_positive(max_poll_interval, "max_poll_interval") or 0.0), self.poll_interval
+        )
+        self.timeout = check_positive(timeout, "timeout", allow_none=True)
+        self.fail_on_warning = bool(fail_on_warning)
+        self.if_already_running = check_choice(if_already_running, "if_already_running", IF_ALREADY_RUNNING)
+        self.log_tail_lines = check_count(log_tail_lines, "log_tail_lines")
+        #: This try's fire/run (``on_kill`` aborts it); None once the run has finished.
+        self._active: RunRef | None = None
+        self._deadline: float | None = None
+        self._cancelled_fires = 0
+        #: The expected duration once known (``_UNKNOWN`` before it was looked up).
+        self._expected: object = _UNKNOWN
+
+    #: Key of the task state store entry: ``{trigger_id, trigger_run_id, run_id, attached}``.
+    external_id_key = "dss_scenario_run"
 
     def _fire(self, context: Context) -> RunRef:
         """Fire the scenario once; remember the fire before anything else can fail."""

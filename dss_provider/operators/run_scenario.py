@@ -16,10 +16,6 @@ from datetime import timedelta
 from typing import Any
 
 from dss_provider.checks import (
-    check_choice,
-    check_count,
-    check_positive,
-    check_trigger_params_early,
     parse_trigger_params,
 )
 from dss_provider.compat import (
@@ -34,8 +30,7 @@ from dss_provider.hooks import waiting
 from dss_provider.hooks.connection import DEFAULT_CONN_ID
 from dss_provider.hooks.dss import DSSHook
 from dss_provider.links.run_link import DSSScenarioRunLink
-from dss_provider.operators._base import _default_deferrable
-from dss_provider.operators._run_base import _UNKNOWN, IF_ALREADY_RUNNING, _DSSRunScenarioBase
+from dss_provider.operators._run_base import _UNKNOWN, _DSSRunScenarioBase
 from dss_provider.operators.abort import DSSAbortScenarioOperator
 from dss_provider.operators.progress import StepProgress
 from dss_provider.operators.run_log_report import (
@@ -93,8 +88,6 @@ class DSSRunScenarioOperator(ResumableJobMixin, _DSSRunScenarioBase):
     template_fields: Sequence[str] = ("project_key", "scenario_id", "trigger_params", "dss_conn_id")
     template_fields_renderers = {"trigger_params": "json"}
     operator_extra_links = (DSSScenarioRunLink(),)
-    #: Key of the task state store entry: ``{trigger_id, trigger_run_id, run_id, attached}``.
-    external_id_key = "dss_scenario_run"
 
     def __init__(
         self,
@@ -119,28 +112,21 @@ class DSSRunScenarioOperator(ResumableJobMixin, _DSSRunScenarioBase):
             project_key=project_key,
             scenario_id=scenario_id,
             dss_conn_id=dss_conn_id,
+            trigger_params=trigger_params,
+            deferrable=deferrable,
+            poll_interval=poll_interval,
+            max_poll_interval=max_poll_interval,
+            timeout=timeout,
+            fail_on_warning=fail_on_warning,
+            if_already_running=if_already_running,
+            log_tail_lines=log_tail_lines,
             **durable_kwargs(durable),
             **kwargs,
         )
         self.durable = durable  # what was asked; it acts where Airflow has the task state store (3.3)
-        check_trigger_params_early(trigger_params)
-        self.trigger_params: Any = trigger_params
         self.wait_for_completion = bool(wait_for_completion)
-        self.deferrable = _default_deferrable() if deferrable is None else bool(deferrable)
-        self.poll_interval = float(check_positive(poll_interval, "poll_interval") or 0.0)
-        self.max_poll_interval = max(
-            float(check_positive(max_poll_interval, "max_poll_interval") or 0.0), self.poll_interval
-        )
-        self.timeout = check_positive(timeout, "timeout", allow_none=True)
-        self.fail_on_warning = bool(fail_on_warning)
-        self.if_already_running = check_choice(if_already_running, "if_already_running", IF_ALREADY_RUNNING)
         self.abort_on_kill = bool(abort_on_kill)
-        self.log_tail_lines = check_count(log_tail_lines, "log_tail_lines")
-        #: This try's fire/run (``on_kill`` aborts it); None once the run has finished.
-        self._active: RunRef | None = None
         self._result: dict[str, Any] | None = None
-        self._deadline: float | None = None
-        self._cancelled_fires = 0
 
     # --- entry points ----------------------------------------------------------------------------
 
