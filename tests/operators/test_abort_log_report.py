@@ -216,7 +216,7 @@ def test_report_of_a_scenario_not_marked_as_test_fails_clearly(dss_emulator):
 
 def test_report_parser_refuses_entities():
     from dss_provider.exceptions import DSSError, DSSTarget
-    from dss_provider.operators._report import parse_junit
+    from dss_provider.operators.junit import parse_junit
 
     with pytest.raises(DSSError, match="DTD"):
         parse_junit(b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]><testsuites/>', DSSTarget())
