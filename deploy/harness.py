@@ -351,7 +351,8 @@ class Deployment:
     dss: DSSEmulator
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="dss-deploy-")))
     dag_dirs: list[Path] = field(default_factory=lambda: [EXAMPLE_DAGS, DEPLOY_DAGS])
-    parallelism: int = 8
+    #: The executor's slots (``[core] parallelism``): ``DSS_DEPLOY_PARALLELISM``, else 8.
+    parallelism: int = field(default_factory=lambda: int(os.environ.get("DSS_DEPLOY_PARALLELISM") or 8))
     #: Keep the temporary folder (AIRFLOW_HOME, logs, PostgreSQL) after :meth:`stop`.
     keep_files: bool = False
     timings: dict[str, float] = field(default_factory=dict)
