@@ -9,6 +9,10 @@ half the time already waited, so an early failure is still seen soon); inside th
 every ``max(poll_interval, 2% of E)``; past it the gap grows again. A run that ends on time is seen
 within one short interval, at a fraction of the requests of a fixed or geometric schedule
 (``benchmarks/polling.py`` measures it against the official client's).
+
+After a failed poll the gap is :meth:`PollSchedule.backoff` instead: ``poll_interval`` doubling with
+each failure in a row, up to ``max_interval``. :class:`~dss_provider.protocol.waiter.Waiter` applies
+both, with the deadline and the failure budget, for every wait.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ DEFAULT_ABORT_MAX_POLL_INTERVAL = 10.0
 #: Polling of a late fire's run after the deadline (see the run operator's grace period).
 LATE_FIRE_POLL_INTERVAL = 0.5
 LATE_FIRE_MAX_POLL_INTERVAL = 2.0
+#: Failed polls in a row (each after the hook's own retries) that end a wait (worker, trigger, sensor).
+DEFAULT_MAX_CONSECUTIVE_FAILURES = 10
 _GROWTH = 0.1
 _JITTER = 0.1
 #: Runs are expected to end within +/- this fraction of the expected duration.
@@ -70,6 +76,22 @@ class PollSchedule:
         if rng is not None and delay > low:
             delay = max(low, delay * (1 + rng.uniform(-_JITTER, _JITTER)))
         return delay
+
+    def backoff(
+        self, failures: int, error: BaseException | None = None, rng: random.Random | None = None
+    ) -> float:
+        """Seconds to sleep after the ``failures``-th failed poll in a row.
+
+        ``poll_interval`` doubling with each failure up to ``max_interval`` (jittered by up to 10% with
+        ``rng``), and at least the server's ``Retry-After``.
+        """
+        delay = min(self.poll_interval * 2.0 ** min(failures - 1, 64), self.max_interval)
+        if rng is not None:
+            delay = min(
+                max(self.poll_interval, delay * (1 + rng.uniform(-_JITTER, _JITTER))), self.max_interval
+            )
+        retry_after = getattr(error, "retry_after", None)
+        return max(delay, float(retry_after)) if retry_after else delay
 
 
 def fire_schedule(
