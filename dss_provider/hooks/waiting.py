@@ -1,22 +1,24 @@
 """Blocking waits in the worker: a trigger fire until it becomes a run, a run until it finishes.
 
-Both follow :class:`~dss_provider.protocol.polling.PollSchedule`, never block forever (a ``timeout`` or
-``deadline`` always applies), and raise :class:`~dss_provider.exceptions.DSSTimeoutError` naming what
-was awaited. Like the triggers, they ride out transient failures (each request is already retried by
-the hook): only ``max_consecutive_failures`` failed polls in a row end the wait, with the last error.
+Both drive a :class:`~dss_provider.protocol.waiter.Waiter` (the one schedule, failure budget and
+deadline rule of every wait) with :func:`drive`, never block forever (a ``timeout`` or ``deadline``
+always applies), and raise :class:`~dss_provider.exceptions.DSSTimeoutError` naming what was awaited.
+Like the triggers, they ride out transient failures (each request is already retried by the hook):
+only ``max_consecutive_failures`` failed polls in a row end the wait, with the last error.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from dss_provider.exceptions import DSSError, DSSTarget, DSSTimeoutError
 from dss_provider.protocol.models import run_is_finished
-from dss_provider.protocol.polling import FailureBudget, PollSchedule, fire_schedule
-from dss_provider.protocol.retry import backoff_delay, is_transient
+from dss_provider.protocol.polling import DEFAULT_MAX_CONSECUTIVE_FAILURES, PollSchedule, fire_schedule
+from dss_provider.protocol.waiter import Action, Done, GiveUp, Sleep, Waiter
 
 if TYPE_CHECKING:
     from dss_provider.hooks.dss import DSSHook
@@ -24,44 +26,86 @@ if TYPE_CHECKING:
 
 #: The longest any handle waits when the caller gives no timeout (a week, like Airflow sensors).
 DEFAULT_WAIT_TIMEOUT = 7 * 24 * 3600.0
-#: Failed polls in a row (each after the hook's own retries) that end a wait; the triggers' default too.
-DEFAULT_MAX_CONSECUTIVE_FAILURES = 10
+
+__all__ = [
+    "DEFAULT_MAX_CONSECUTIVE_FAILURES",
+    "DEFAULT_WAIT_TIMEOUT",
+    "drive",
+    "drive_async",
+    "wait_for_fire",
+    "wait_for_run",
+]
 
 log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 
 
-class _FailureBudget:
-    """Counts consecutive failed polls; re-raises a permanent error, or the last one past the budget."""
+def drive(
+    waiter: Waiter[_T], poll: Callable[[], _T | None], what: str, logger: logging.Logger | None = None
+) -> Done[_T] | GiveUp:
+    """Poll ``what`` as ``waiter`` says, sleeping in between, until it is done or gives up.
 
-    def __init__(self, limit: int, deadline: float) -> None:
-        self.budget = FailureBudget(limit)
-        self.deadline = deadline
-
-    def poll(self, call: Callable[[], _T]) -> _T | None:
-        """The call's answer, or None after a transient failure that the budget still allows."""
+    ``poll`` returns the final value, or None while the awaited thing is not there yet; a
+    :class:`~dss_provider.exceptions.DSSError` it raises is a failed poll (other errors propagate).
+    Failed polls are logged on ``logger`` (this module's by default).
+    """
+    action: Action[_T] = waiter.start()
+    while not isinstance(action, (Done, GiveUp)):
+        if isinstance(action, Sleep):
+            time.sleep(action.seconds)
         try:
-            answer = call()
+            value = poll()
         except DSSError as err:
-            if not is_transient(err):
-                raise
-            if not self.budget.failure() or time.time() >= self.deadline:
-                log.error("Giving up after %d failed poll(s) in a row", self.budget.failures)
-                raise
-            # Each request was already retried by the hook; this jittered gap comes on top.
-            delay = min(backoff_delay(self.budget.failures, err), max(self.deadline - time.time(), 0.0))
-            log.warning(
-                "Poll failed (%d in a row, giving up at %d): %s; polling again in %.1fs",
-                self.budget.failures,
-                self.budget.limit,
-                err,
-                delay,
-            )
-            time.sleep(delay)
-            return None
-        self.budget.success()
-        return answer
+            action = _failed(waiter, err, what, logger or log)
+        else:
+            action = waiter.answered(value)
+    return action
+
+
+async def drive_async(
+    waiter: Waiter[_T],
+    poll: Callable[[], Awaitable[_T | None]],
+    what: str,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    logger: logging.Logger | None = None,
+) -> Done[_T] | GiveUp:
+    """:func:`drive` in an event loop; ``sleep`` waits out the schedule's gaps, a backoff is a plain sleep."""
+    action: Action[_T] = waiter.start()
+    while not isinstance(action, (Done, GiveUp)):
+        if isinstance(action, Sleep):
+            await (asyncio.sleep if action.failures else sleep)(action.seconds)
+        try:
+            value = await poll()
+        except DSSError as err:
+            action = _failed(waiter, err, what, logger or log)
+        else:
+            action = waiter.answered(value)
+    return action
+
+
+def _failed(waiter: Waiter[Any], err: DSSError, what: str, logger: logging.Logger) -> Sleep | GiveUp:
+    """Tell ``waiter`` a poll failed; log the backoff, or the give-up after failures in a row."""
+    action = waiter.failed(err)
+    if isinstance(action, Sleep):
+        logger.warning(
+            "Polling %s failed (%d/%d in a row): %s; trying again in %.1fs",
+            what,
+            action.failures,
+            waiter.limit,
+            err,
+            action.seconds,
+        )
+    elif action.reason != "permanent":
+        logger.error("Giving up on %s after %d failed poll(s) in a row", what, action.failures)
+    return action
+
+
+def _result(action: Done[_T] | GiveUp, timed_out: Callable[[], DSSTimeoutError]) -> _T:
+    """The final value of a worker wait; else ``timed_out()``, or the error the wait gave up on."""
+    if isinstance(action, Done):
+        return action.value
+    raise action.error or timed_out()
 
 
 def _deadline(timeout: float | None, deadline: float | None) -> float:
@@ -70,15 +114,6 @@ def _deadline(timeout: float | None, deadline: float | None) -> float:
     if deadline is not None:
         candidates.append(deadline)
     return min(candidates)
-
-
-def _sleep_until_next(schedule: PollSchedule, started: float, deadline: float) -> bool:
-    """Sleep one polling gap, not past the deadline; False when the deadline has passed."""
-    now = time.time()
-    if now >= deadline:
-        return False
-    time.sleep(min(schedule.next_delay(now - started), max(deadline - now, 0.0)))
-    return True
 
 
 def wait_for_fire(
@@ -94,23 +129,25 @@ def wait_for_fire(
     max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,
 ) -> FireState:
     """Poll a trigger fire until it became a run or was cancelled (``FireState.status`` says which)."""
-    schedule = schedule or fire_schedule()
-    end = _deadline(timeout, deadline)
-    budget = _FailureBudget(max_consecutive_failures, end)
-    started = time.time()
-    while True:
-        state = budget.poll(lambda: hook.resolve_fire(project_key, scenario_id, trigger_id, trigger_run_id))
-        if state is None:
-            continue  # a failed poll already waited its backoff
-        if state.status != "pending":
-            return state
-        if not _sleep_until_next(schedule, started, end):
-            target = DSSTarget(project_key, scenario_id, trigger_id=trigger_id, trigger_run_id=trigger_run_id)
-            raise DSSTimeoutError(
-                f"Timed out waiting for {target.describe()} to start a run: DSS neither started nor "
-                "cancelled it in time. Check the scenario in DSS; raise the timeout if DSS is busy.",
-                target=target,
-            )
+    target = DSSTarget(project_key, scenario_id, trigger_id=trigger_id, trigger_run_id=trigger_run_id)
+    waiter: Waiter[FireState] = Waiter(
+        schedule or fire_schedule(),
+        deadline=_deadline(timeout, deadline),
+        max_consecutive_failures=max_consecutive_failures,
+    )
+
+    def poll() -> FireState | None:
+        state = hook.resolve_fire(project_key, scenario_id, trigger_id, trigger_run_id)
+        return None if state.status == "pending" else state
+
+    return _result(
+        drive(waiter, poll, target.describe()),
+        lambda: DSSTimeoutError(
+            f"Timed out waiting for {target.describe()} to start a run: DSS neither started nor "
+            "cancelled it in time. Check the scenario in DSS; raise the timeout if DSS is busy.",
+            target=target,
+        ),
+    )
 
 
 def wait_for_run(
@@ -126,23 +163,30 @@ def wait_for_run(
     max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,
 ) -> dict[str, Any]:
     """Poll a run's details until it finishes; the final details. ``on_poll`` sees every poll."""
-    schedule = schedule or PollSchedule()
-    end = _deadline(timeout, deadline)
-    budget = _FailureBudget(max_consecutive_failures, end)
-    started = time.time()
-    while True:
-        details = budget.poll(lambda: hook.get_run_details(project_key, scenario_id, run_id))
-        if details is None:
-            continue  # a failed poll already waited its backoff
+    target = DSSTarget(project_key, scenario_id, run_id)
+    started = time.time()  # the run's start once DSS reports it: the schedule's gaps grow from there
+    waiter: Waiter[dict[str, Any]] = Waiter(
+        schedule or PollSchedule(),
+        deadline=_deadline(timeout, deadline),
+        max_consecutive_failures=max_consecutive_failures,
+        elapsed=lambda: time.time() - started,
+    )
+
+    def poll() -> dict[str, Any] | None:
+        nonlocal started
+        details = hook.get_run_details(project_key, scenario_id, run_id)
         if on_poll is not None:
             on_poll(details)
         run = details.get("scenarioRun") or {}
         if run_is_finished(run):
             return details
         started = float(run.get("start") or 0) / 1000.0 or started
-        if not _sleep_until_next(schedule, started, end):
-            target = DSSTarget(project_key, scenario_id, run_id)
-            raise DSSTimeoutError(
-                f"Timed out waiting for {target.describe()} to finish; the run is still going in DSS.",
-                target=target,
-            )
+        return None
+
+    return _result(
+        drive(waiter, poll, target.describe()),
+        lambda: DSSTimeoutError(
+            f"Timed out waiting for {target.describe()} to finish; the run is still going in DSS.",
+            target=target,
+        ),
+    )

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, Literal, TypeVar
 
+from dss_provider.exceptions import DSSConfigurationError
 from dss_provider.protocol.polling import DEFAULT_MAX_CONSECUTIVE_FAILURES, PollSchedule
 from dss_provider.protocol.retry import is_transient
 
@@ -103,7 +104,9 @@ class Waiter(Generic[T]):
         rng: random.Random | None = None,
     ) -> None:
         if max_consecutive_failures < 1:
-            raise ValueError(f"max_consecutive_failures must be >= 1, got {max_consecutive_failures!r}")
+            raise DSSConfigurationError(
+                f"max_consecutive_failures must be an integer >= 1, got {max_consecutive_failures!r}."
+            )
         self.schedule = schedule
         self.deadline = deadline
         self.limit = max_consecutive_failures

@@ -6,7 +6,13 @@ import random
 
 import pytest
 
-from dss_provider.exceptions import DSSAPIError, DSSNotFoundError, DSSTarget, DSSTransientError
+from dss_provider.exceptions import (
+    DSSAPIError,
+    DSSConfigurationError,
+    DSSNotFoundError,
+    DSSTarget,
+    DSSTransientError,
+)
 from dss_provider.protocol.polling import PollSchedule
 from dss_provider.protocol.retry import DSSTransportError
 from dss_provider.protocol.waiter import POLL, Done, GiveUp, Sleep, Waiter
@@ -152,7 +158,7 @@ def test_a_huge_failure_count_does_not_overflow() -> None:
 
 
 def test_the_budget_must_allow_one_failure() -> None:
-    with pytest.raises(ValueError, match="max_consecutive_failures"):
+    with pytest.raises(DSSConfigurationError, match="max_consecutive_failures must be an integer >= 1"):
         Waiter(SCHEDULE, max_consecutive_failures=0)
 
 
