@@ -47,6 +47,7 @@ from urllib.parse import quote
 import psutil
 import requests
 
+from dss_provider import testing
 from dss_provider.emulator.server import DSSEmulator
 from dss_provider.emulator.state import Run
 
@@ -783,22 +784,23 @@ def _name(task_id: str, map_index: int) -> str:
     return task_id if map_index is None or map_index < 0 else f"{task_id}[{map_index}]"
 
 
-@dataclass
-class DagRunResult:
-    """A finished DAG run read back through the REST API."""
+class DagRunResult(testing.DagRunResult):
+    """A finished DAG run read back through the REST API; also the REST task instances."""
 
-    dag_id: str
-    run_id: str
-    state: str
-    #: ``task`` (``task[i]`` when mapped) -> state
-    tasks: dict[str, str | None]
-    #: ``task`` -> XCom key -> value
-    xcoms: dict[str, dict[str, Any]]
-    #: ``task`` -> the REST task instance dict (start_date, end_date, try_number, id, ...)
-    tis: dict[str, dict[str, Any]]
+    __slots__ = ("tis",)
 
-    def xcom(self, task: str, key: str = "return_value") -> Any:
-        return self.xcoms.get(task, {}).get(key)
+    def __init__(
+        self,
+        dag_id: str,
+        run_id: str,
+        state: str,
+        tasks: dict[str, str | None],
+        xcoms: dict[str, dict[str, Any]],
+        tis: dict[str, dict[str, Any]],
+    ) -> None:
+        super().__init__(dag_id, run_id, state, tasks, xcoms)
+        #: ``task`` -> the REST task instance dict (start_date, end_date, try_number, id, ...)
+        self.tis = tis
 
     def ended(self, task: str) -> float | None:
         """Epoch seconds at which the task instance ended."""

@@ -45,6 +45,11 @@ class DagRunResult:
         #: task id (``"task[i]"`` for a mapped instance) -> XCom key -> value
         self.xcoms = xcoms or {}
 
+    @property
+    def tasks(self) -> dict[str, str | None]:
+        """The same as :attr:`task_states`."""
+        return self.task_states
+
     def xcom(self, task_id: str, key: str = "return_value") -> Any:
         """The XCom ``key`` of ``task_id`` (``"task[i]"`` for a mapped instance), None if absent."""
         return self.xcoms.get(task_id, {}).get(key)
