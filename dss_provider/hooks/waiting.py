@@ -13,7 +13,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from dss_provider.exceptions import DSSError, DSSTarget, DSSTimeoutError
 from dss_provider.protocol.models import run_is_finished
@@ -41,8 +41,16 @@ log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 
+class _Log(Protocol):
+    """What the drivers log on: a ``logging.Logger``, or an operator's or trigger's ``self.log``."""
+
+    def warning(self, msg: Any, /, *args: Any) -> Any: ...
+
+    def error(self, msg: Any, /, *args: Any) -> Any: ...
+
+
 def drive(
-    waiter: Waiter[_T], poll: Callable[[], _T | None], what: str, logger: logging.Logger | None = None
+    waiter: Waiter[_T], poll: Callable[[], _T | None], what: str, logger: _Log | None = None
 ) -> Done[_T] | GiveUp:
     """Poll ``what`` as ``waiter`` says, sleeping in between, until it is done or gives up.
 
@@ -68,7 +76,7 @@ async def drive_async(
     poll: Callable[[], Awaitable[_T | None]],
     what: str,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    logger: logging.Logger | None = None,
+    logger: _Log | None = None,
 ) -> Done[_T] | GiveUp:
     """:func:`drive` in an event loop; ``sleep`` waits out the schedule's gaps, a backoff is a plain sleep."""
     action: Action[_T] = waiter.start()
@@ -84,7 +92,7 @@ async def drive_async(
     return action
 
 
-def _failed(waiter: Waiter[Any], err: DSSError, what: str, logger: logging.Logger) -> Sleep | GiveUp:
+def _failed(waiter: Waiter[Any], err: DSSError, what: str, logger: _Log) -> Sleep | GiveUp:
     """Tell ``waiter`` a poll failed; log the backoff, or the give-up after failures in a row."""
     action = waiter.failed(err)
     if isinstance(action, Sleep):

@@ -17,13 +17,14 @@ from dss_provider.exceptions import (
     DSSTarget,
 )
 from dss_provider.hooks.dss_async import DSSAsyncHook
+from dss_provider.hooks.waiting import drive_async
 from dss_provider.protocol import endpoints, procedures
 from dss_provider.protocol.models import (
     summarize_run,
 )
-from dss_provider.protocol.polling import FailureBudget, PollSchedule
-from dss_provider.protocol.retry import is_transient
+from dss_provider.protocol.polling import PollSchedule
 from dss_provider.protocol.run_ref import RunRef
+from dss_provider.protocol.waiter import Done, Waiter
 from dss_provider.triggers import events
 
 #: Retries of one request inside the async hook; the trigger's own failure budget governs beyond that.
@@ -225,41 +226,27 @@ class _DSSWaitTrigger(BaseTrigger):
         what: str,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> _T:
-        """Call ``poll`` until it returns a value; transient failures back off, the deadline raises.
-        ``sleep`` waits out a gap of the schedule (a project watch may end it early)."""
-        budget = FailureBudget(self.max_consecutive_failures)
-        backoff = PollSchedule(self.poll_interval, self.max_poll_interval)
-        while True:
-            try:
-                result = await poll()
-            except DSSError as err:
-                if not is_transient(err):
-                    raise
-                if not budget.failure():
-                    raise _TooManyFailures(err, budget.failures) from err
-                delay = budget.backoff(backoff, budget.failures, err)
-                self.log.warning(
-                    "Polling %s failed (%d/%d in a row): %s; trying again in %.1fs",
-                    what,
-                    budget.failures,
-                    self.max_consecutive_failures,
-                    err,
-                    delay,
-                )
-            else:
-                budget.success()
-                if result is not None:
-                    return result
-                delay = schedule.next_delay(elapsed())
-            now = time.time()
-            if self.end_time is not None:
-                if now >= self.end_time:
-                    raise _DeadlinePassed
-                delay = min(delay, self.end_time - now)
-            if budget.failures:
-                await asyncio.sleep(max(delay, 0.0))
-            else:
-                await sleep(max(delay, 0.0))
+        """Drive a :class:`~dss_provider.protocol.waiter.Waiter` until ``poll`` returns a value.
+
+        ``elapsed`` is the time the awaited thing has been going (for ``schedule``); ``sleep`` waits out
+        a gap of the schedule (a project watch may end it early). The deadline raises
+        ``_DeadlinePassed``, too many failures in a row ``_TooManyFailures``, a permanent error itself.
+        """
+        waiter: Waiter[_T] = Waiter(
+            schedule,
+            deadline=self.end_time,
+            max_consecutive_failures=self.max_consecutive_failures,
+            elapsed=elapsed,
+        )
+        action = await drive_async(waiter, poll, what, sleep, self.log)
+        if isinstance(action, Done):
+            return action.value
+        if action.reason == "deadline":
+            raise _DeadlinePassed
+        assert action.error is not None
+        if action.reason == "failures":
+            raise _TooManyFailures(action.error, action.failures) from action.error
+        raise action.error
 
     async def _poll_fire(self, hook: DSSAsyncHook) -> procedures.FireState:
         assert self.dss_trigger_id is not None and self.dss_trigger_run_id is not None
