@@ -9,13 +9,13 @@ no other module checks Airflow versions.
 
 from __future__ import annotations
 
-import importlib
 import logging
 from typing import TYPE_CHECKING, Any
 
 from airflow import __version__ as AIRFLOW_VERSION
 
 from dss_provider import check_airflow_version
+from dss_provider._lazy import lazy_getattr
 
 check_airflow_version(AIRFLOW_VERSION)
 
@@ -96,15 +96,13 @@ HAS_TASK_STATE_STORE: bool = ResumableJobMixin.__module__.startswith("airflow.sd
 
 #: The names below are imported on first use: ``airflow.triggers.base`` alone costs 12 ms at DAG-parse
 #: time, and operators and sensors only need it when they defer.
-_LAZY: dict[str, tuple[str, str]] = {
-    "BaseTrigger": ("airflow.triggers.base", "BaseTrigger"),
-    "TriggerEvent": ("airflow.triggers.base", "TriggerEvent"),
-    "BaseEventTrigger": ("airflow.providers.common.compat.triggers", "BaseEventTrigger"),
+_LAZY = {
+    "airflow.triggers.base": ("BaseTrigger", "TriggerEvent"),
+    "airflow.providers.common.compat.triggers": ("BaseEventTrigger",),
     # Event-driven scheduling (Airflow 3.0+); common-compat does not carry AssetWatcher.
-    "Asset": ("airflow.sdk", "Asset"),
-    "AssetWatcher": ("airflow.sdk", "AssetWatcher"),
-    "get_async_connection": ("airflow.providers.common.compat.connection", "get_async_connection"),
-    "TaskInstanceKey": ("airflow.providers.common.compat.sdk", "TaskInstanceKey"),
+    "airflow.sdk": ("Asset", "AssetWatcher"),
+    "airflow.providers.common.compat.connection": ("get_async_connection",),
+    "airflow.providers.common.compat.sdk": ("TaskInstanceKey",),
 }
 
 
@@ -150,16 +148,7 @@ _PROBES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        module, attr = _LAZY[name]
-        value = getattr(importlib.import_module(module), attr)
-    elif name in _PROBES:
-        value = _PROBES[name]()
-    else:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(globals(), _LAZY, _PROBES)
 
 
 async def amask_secret(secret: str) -> None:

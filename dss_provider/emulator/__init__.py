@@ -15,7 +15,9 @@ Imports are lazy so that importing this package stays cheap.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from dss_provider._lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from dss_provider.emulator.faults import FAULT_KINDS, FaultRule, FaultRuleError, FaultSet
@@ -24,20 +26,11 @@ if TYPE_CHECKING:
 
 __all__ = ["FAULT_KINDS", "DSSEmulator", "FaultRule", "FaultRuleError", "FaultSet", "default_seed"]
 
-_LAZY = {
-    "DSSEmulator": "dss_provider.emulator.server",
-    "default_seed": "dss_provider.emulator.seed",
-    "FaultRule": "dss_provider.emulator.faults",
-    "FaultRuleError": "dss_provider.emulator.faults",
-    "FaultSet": "dss_provider.emulator.faults",
-    "FAULT_KINDS": "dss_provider.emulator.faults",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'dss_provider.emulator' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_getattr(
+    globals(),
+    {
+        "dss_provider.emulator.server": ("DSSEmulator",),
+        "dss_provider.emulator.seed": ("default_seed",),
+        "dss_provider.emulator.faults": ("FaultRule", "FaultRuleError", "FaultSet", "FAULT_KINDS"),
+    },
+)

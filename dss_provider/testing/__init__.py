@@ -18,7 +18,9 @@ lazily from them.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from dss_provider._lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from dss_provider.testing.harness import DagRunResult, DSSAirflow, DSSAirflowError, read_dag_run
@@ -33,20 +35,10 @@ __all__ = [
     "read_dag_run",
 ]
 
-_LAZY = {
-    "DSSAirflow": "dss_provider.testing.harness",
-    "DSSAirflowError": "dss_provider.testing.harness",
-    "DagRunResult": "dss_provider.testing.harness",
-    "read_dag_run": "dss_provider.testing.harness",
-    "IsolatedAirflowHome": "dss_provider.testing.home",
-    "OWNED_HOME_ENV": "dss_provider.testing.home",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'dss_provider.testing' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_getattr(
+    globals(),
+    {
+        "dss_provider.testing.harness": ("DSSAirflow", "DSSAirflowError", "DagRunResult", "read_dag_run"),
+        "dss_provider.testing.home": ("IsolatedAirflowHome", "OWNED_HOME_ENV"),
+    },
+)
