@@ -110,36 +110,3 @@ def fire_schedule(
 def capped_schedule(poll_interval: float, max_interval: float) -> PollSchedule:
     """``poll_interval`` growing up to at least ``max_interval`` (the larger of the two)."""
     return PollSchedule(poll_interval, max(poll_interval, max_interval))
-
-
-class FailureBudget:
-    """The one rule for failed polls of every wait (worker, trigger, sensor).
-
-    Transient failures in a row are allowed up to ``limit``; the ``limit``-th ends the wait. A
-    successful poll resets the count.
-    """
-
-    __slots__ = ("failures", "limit")
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.failures = 0
-
-    def success(self) -> None:
-        """A poll got an answer."""
-        self.failures = 0
-
-    def failure(self) -> bool:
-        """Count a transient failure; False when the budget is spent (the wait gives up)."""
-        self.failures += 1
-        return self.failures < self.limit
-
-    @staticmethod
-    def backoff(schedule: PollSchedule, failures: int, error: BaseException | None = None) -> float:
-        """The gap after the ``failures``-th failure in a row.
-
-        ``poll_interval`` doubling up to ``max_interval``, at least the server's ``Retry-After``.
-        """
-        delay = float(min(schedule.poll_interval * (2 ** (failures - 1)), schedule.max_interval))
-        retry_after = getattr(error, "retry_after", None)
-        return max(delay, float(retry_after)) if retry_after else delay

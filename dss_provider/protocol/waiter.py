@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, Literal, TypeVar
 
-from dss_provider.exceptions import DSSConfigurationError
+from dss_provider.checks import check_int
 from dss_provider.protocol.polling import DEFAULT_MAX_CONSECUTIVE_FAILURES, PollSchedule
 from dss_provider.protocol.retry import is_transient
 
@@ -103,13 +103,9 @@ class Waiter(Generic[T]):
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
     ) -> None:
-        if max_consecutive_failures < 1:
-            raise DSSConfigurationError(
-                f"max_consecutive_failures must be an integer >= 1, got {max_consecutive_failures!r}."
-            )
         self.schedule = schedule
         self.deadline = deadline
-        self.limit = max_consecutive_failures
+        self.limit = check_int(max_consecutive_failures, "max_consecutive_failures")
         #: Failed polls in a row so far.
         self.failures = 0
         self._clock = clock

@@ -25,7 +25,7 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from dss_provider.checks import check_id_early, check_positive, check_rendered_id
+from dss_provider.checks import check_id_early, check_int, check_positive, check_rendered_id
 from dss_provider.compat import (
     AirflowSensorTimeout,
     AirflowSkipException,
@@ -39,10 +39,8 @@ from dss_provider.exceptions import (
     DSSTriggerFireCancelled,
 )
 from dss_provider.hooks.dss import DSSHook
-from dss_provider.protocol.polling import (
-    FailureBudget,
-)
-from dss_provider.protocol.retry import is_transient
+from dss_provider.protocol.polling import PollSchedule
+from dss_provider.protocol.waiter import GiveUp, Waiter
 from dss_provider.triggers import events
 from dss_provider.triggers.events import exception_from_event
 
@@ -86,16 +84,13 @@ class _DSSSensor(BaseSensorOperator):
         check_positive(self.poke_interval, "poke_interval")
         self.poll_interval = float(check_positive(poll_interval, "poll_interval") or 0.0)
         self.max_poll_interval = float(check_positive(max_poll_interval, "max_poll_interval") or 0.0)
-        if (
-            isinstance(max_consecutive_failures, bool)
-            or not isinstance(max_consecutive_failures, int)
-            or max_consecutive_failures < 1
-        ):
-            raise DSSConfigurationError(
-                f"max_consecutive_failures must be an integer >= 1, got {max_consecutive_failures!r}."
-            )
-        self.max_consecutive_failures = max_consecutive_failures
-        self._budget = FailureBudget(max_consecutive_failures)
+        self.max_consecutive_failures = check_int(max_consecutive_failures, "max_consecutive_failures")
+        #: One step per poke: counts the failed pokes in a row (the sensor ignores its sleeps: Airflow
+        #: pokes every ``poke_interval``, and the sensor ``timeout`` is the deadline).
+        self._waiter: Waiter[PokeReturnValue] = Waiter(
+            PollSchedule(self.poll_interval, self.max_poll_interval),
+            max_consecutive_failures=max_consecutive_failures,
+        )
 
     @cached_property
     def hook(self) -> DSSHook:
@@ -131,16 +126,17 @@ class _DSSSensor(BaseSensorOperator):
         try:
             result = self._check()
         except DSSError as err:
-            if is_transient(err) and self._budget.failure():
-                self.log.warning(
-                    "Checking DSS failed (%d/%d in a row): %s; will check again",
-                    self._budget.failures,
-                    self.max_consecutive_failures,
-                    err,
-                )
-                return False
-            self._fail(err)
-        self._budget.success()
+            action = self._waiter.failed(err)
+            if isinstance(action, GiveUp):
+                self._fail(err)
+            self.log.warning(
+                "Checking DSS failed (%d/%d in a row): %s; will check again",
+                action.failures,
+                self.max_consecutive_failures,
+                err,
+            )
+            return False
+        self._waiter.answered(result or None)
         return result
 
     def execute(self, context: Context) -> Any:
