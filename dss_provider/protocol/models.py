@@ -6,9 +6,10 @@ A scenario run is finished when its JSON has a ``result``.
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Any, TypedDict
+from typing import Any, NamedTuple, TypedDict
 from urllib.parse import quote
 
 
@@ -184,20 +185,61 @@ class RunSummary(TypedDict):
     steps: list[StepSummary]
 
 
-def summarize_step(step_run: dict[str, Any]) -> StepSummary:
-    """A DSS step run as a :class:`StepSummary`."""
+class StepFacts(NamedTuple):
+    """What a step's :class:`StepSummary` is built from, as DSS gave it (timestamps in epoch ms).
+
+    A tuple, so a waiting trigger keeps its last answer in a few hundred bytes and builds the summary only
+    when an event needs it (:func:`step_summary`).
+    """
+
+    id: str | None
+    name: str | None
+    type: str | None
+    outcome: str | None
+    start: object
+    end: object
+    job_ids: tuple[str, ...]
+    error: dict[str, Any] | None
+
+
+def _shared(value: Any) -> Any:
+    """``value``, interned when it is text: step ids, names and types repeat in every answer."""
+    return sys.intern(value) if type(value) is str else value
+
+
+def step_facts(step_run: dict[str, Any]) -> StepFacts:
+    """The facts of a DSS step run."""
     step = step_run.get("step") or {}
     result = step_run.get("result") or {}
-    return StepSummary(
-        id=step_id(step_run),
-        name=step.get("name"),
-        type=step.get("type"),
-        outcome=step_outcome(step_run),
-        start=iso(ms_to_datetime(step_run.get("start") or result.get("start"))),
-        end=iso(ms_to_datetime(step_run.get("end") or result.get("end"))),
-        job_ids=step_job_ids(step_run),
-        error=step_first_error(step_run),
+    return StepFacts(
+        _shared(step_id(step_run)),
+        _shared(step.get("name")),
+        _shared(step.get("type")),
+        step_outcome(step_run),
+        step_run.get("start") or result.get("start"),
+        step_run.get("end") or result.get("end"),
+        tuple(step_job_ids(step_run)),
+        step_first_error(step_run),
     )
+
+
+def step_summary(facts: StepFacts) -> StepSummary:
+    """The :class:`StepSummary` of a step's facts (a new dict each call)."""
+    return StepSummary(
+        id=facts.id,
+        name=facts.name,
+        type=facts.type,
+        outcome=facts.outcome,
+        start=iso(ms_to_datetime(facts.start)),
+        end=iso(ms_to_datetime(facts.end)),
+        job_ids=list(facts.job_ids),
+        error=None if facts.error is None else dict(facts.error),
+    )
+
+
+def summarize_step(step_run: dict[str, Any]) -> StepSummary:
+    """A DSS step run as a :class:`StepSummary`."""
+    return step_summary(step_facts(step_run))
 
 
 def run_url(base_url: str | None, project_key: str, scenario_id: str, run_id: str | None) -> str | None:
@@ -207,6 +249,75 @@ def run_url(base_url: str | None, project_key: str, scenario_id: str, run_id: st
     project, scenario = quote(project_key, safe=""), quote(scenario_id, safe="")
     page = f"{base_url.rstrip('/')}/projects/{project}/scenarios/{scenario}"
     return f"{page}/runs/list/{quote(run_id, safe='') if run_id else ''}"
+
+
+class RunFacts(NamedTuple):
+    """What a :class:`RunSummary` is built from: a fire, a run or run details, read once.
+
+    Outcome and duration are decided when read (a finished run's duration without an end is measured
+    to that moment); everything else is kept as DSS gave it and formatted by :func:`run_summary`.
+    """
+
+    run_id: str | None
+    trigger_id: str | None
+    trigger_run_id: str | None
+    #: The fire's params (None when it gave none).
+    params: Any
+    outcome: str | None
+    start: object
+    end: object
+    duration: float | None
+    steps: tuple[StepFacts, ...]
+
+
+def run_facts(
+    *,
+    fire: dict[str, Any] | None = None,
+    details: dict[str, Any] | None = None,
+    run: dict[str, Any] | None = None,
+    ids: dict[str, Any] | None = None,
+) -> RunFacts:
+    """The facts of what is known: a fire only, a run, or full run details (see :func:`summarize_run`)."""
+    run = run or (details or {}).get("scenarioRun") or {}
+    fire = fire or run.get("trigger") or {}
+    ids = ids or {}
+    return RunFacts(
+        run.get("runId") or ids.get("run_id"),
+        _shared((fire.get("trigger") or {}).get("id") or ids.get("trigger_id")),
+        fire.get("runId") or ids.get("trigger_run_id"),
+        fire.get("params") or None,
+        run_outcome(run) if run else None,
+        run.get("start"),
+        run.get("end"),
+        run_duration(run) if run_is_finished(run) else None,
+        tuple([step_facts(s) for s in (details or {}).get("stepRuns") or ()]),
+    )
+
+
+def run_summary(
+    facts: RunFacts,
+    *,
+    project_key: str,
+    scenario_id: str,
+    base_url: str | None,
+    trigger_params: dict[str, Any] | None = None,
+) -> RunSummary:
+    """The run dict of ``facts`` (a new dict each call); ``trigger_params`` replace the fire's params."""
+    params = trigger_params if trigger_params is not None else facts.params
+    return RunSummary(
+        project_key=project_key,
+        scenario_id=scenario_id,
+        trigger_id=facts.trigger_id,
+        trigger_run_id=facts.trigger_run_id,
+        run_id=facts.run_id,
+        outcome=facts.outcome,
+        start=iso(ms_to_datetime(facts.start)),
+        end=iso(ms_to_datetime(facts.end)),
+        duration=facts.duration,
+        url=run_url(base_url, project_key, scenario_id, facts.run_id),
+        trigger_params=dict(params or {}),
+        steps=[step_summary(s) for s in facts.steps],
+    )
 
 
 def summarize_run(
@@ -225,22 +336,10 @@ def summarize_run(
     ``ids`` (``trigger_id``, ``trigger_run_id``, ``run_id``, e.g. ``RunRef.as_dict()``) fill what DSS
     JSON does not give.
     """
-    run = run or (details or {}).get("scenarioRun") or {}
-    fire = fire or run.get("trigger") or {}
-    ids = ids or {}
-    run_id = run.get("runId") or ids.get("run_id")
-    params = trigger_params if trigger_params is not None else fire.get("params")
-    return RunSummary(
+    return run_summary(
+        run_facts(fire=fire, details=details, run=run, ids=ids),
         project_key=project_key,
         scenario_id=scenario_id,
-        trigger_id=(fire.get("trigger") or {}).get("id") or ids.get("trigger_id"),
-        trigger_run_id=fire.get("runId") or ids.get("trigger_run_id"),
-        run_id=run_id,
-        outcome=run_outcome(run) if run else None,
-        start=iso(ms_to_datetime(run.get("start"))),
-        end=iso(ms_to_datetime(run.get("end"))),
-        duration=run_duration(run) if run_is_finished(run) else None,
-        url=run_url(base_url, project_key, scenario_id, run_id),
-        trigger_params=dict(params or {}),
-        steps=[summarize_step(s) for s in (details or {}).get("stepRuns") or []],
+        base_url=base_url,
+        trigger_params=trigger_params,
     )

@@ -43,7 +43,7 @@ from dss_provider.hooks.connection import DEFAULT_CONN_ID
 from dss_provider.hooks.dss_async import DSSAsyncHook
 from dss_provider.hooks.waiting import DEFAULT_MAX_CONSECUTIVE_FAILURES
 from dss_provider.protocol import endpoints, procedures
-from dss_provider.protocol.models import run_is_finished
+from dss_provider.protocol.models import RunFacts, run_facts, run_is_finished, run_summary
 from dss_provider.protocol.polling import (
     DEFAULT_FIRE_MAX_POLL_INTERVAL,
     DEFAULT_MAX_POLL_INTERVAL,
@@ -144,6 +144,47 @@ class DSSScenarioRunTrigger(_DSSWaitTrigger):
             f"({_iso(self.end_time)}); the trigger did not abort it."
         )
 
+    #: What the last successful poll saw: a run dict, or the RunFacts of a run still going.
+    _seen_run: dict[str, Any] | RunFacts | None = None
+    #: What DSS last answered successfully: words, or the RunFacts of a run still going.
+    _seen_answer: str | RunFacts = "no successful answer yet"
+    #: The connection's DSS web address, for the run dict's url (kept when the wait starts).
+    _web_url: str | None = None
+
+    # The last successful run-details poll is kept as RunFacts (a few hundred bytes) and turned into the
+    # run dict and the words of ``_last_answer`` only when an event needs them (timeout, error).
+    @property
+    def _last_run(self) -> dict[str, Any] | None:
+        seen = self._seen_run
+        if isinstance(seen, RunFacts):
+            return self._run_dict(seen)
+        return seen
+
+    @_last_run.setter
+    def _last_run(self, value: dict[str, Any] | None) -> None:
+        self._seen_run = value
+
+    @property
+    def _last_answer(self) -> str:
+        seen = self._seen_answer
+        if isinstance(seen, RunFacts):
+            return f"run {self._run_id} still running ({len(seen.steps)} step(s) started)"
+        return seen
+
+    @_last_answer.setter
+    def _last_answer(self, value: str) -> None:
+        self._seen_answer = value
+
+    def _run_dict(self, facts: RunFacts) -> dict[str, Any]:
+        summary: dict[str, Any] = run_summary(  # type: ignore[assignment]
+            facts,
+            project_key=self.project_key,
+            scenario_id=self.scenario_id,
+            base_url=self._web_url,
+            trigger_params=self.trigger_params,
+        )
+        return summary
+
     async def _wait(self) -> dict[str, Any]:
         hook = await self._acquire()
         if self._run_id is None:
@@ -160,84 +201,55 @@ class DSSScenarioRunTrigger(_DSSWaitTrigger):
                 self._run_id,
             )
         assert self._run_id is not None
-        run_id = self._run_id
-        schedule = PollSchedule(self.poll_interval, self.max_poll_interval, self.expected_duration)
-        started_at = time.time()
-        # One request description for the whole wait (it is immutable): no per-poll validation/quoting.
-        request = endpoints.get_run_details(self.project_key, self.scenario_id, run_id)
-
-        # Other triggers of the project in this loop: one scenario list poll serves all of them.
-        watch = project_watch.watch_for(self.dss_conn_id, self.project_key)
-        watch.join()
-        start_ms = 0
-        woken: str | None = None
-        own_polls = False  # the list disagreed with the run: poll the run itself from now on
-
-        async def sleep(delay: float) -> None:
-            nonlocal woken
-            if own_polls or not watch.shared or not start_ms:
-                await asyncio.sleep(delay)
-                return
-            check_by = time.time() + max(delay, self.max_poll_interval)
-            if self.end_time is not None:
-                check_by = min(check_by, self.end_time)
-            woken = await watch.wait(hook, self.scenario_id, start_ms, schedule, started_at, delay, check_by)
-
-        async def poll() -> dict[str, Any] | None:
-            nonlocal started_at, start_ms, own_polls, woken
-            details = await hook.execute(request)
-            details = details if isinstance(details, dict) else {}
-            run = details.get("scenarioRun") or {}
-            if run.get("start"):
-                started_at = float(run["start"]) / 1000.0
-                start_ms = int(run["start"])
-            if woken == "ended" and not run_is_finished(run):
-                own_polls = True
-            woken = None
-            summary = self._summarize(hook, details=details)
-            self._last_run = summary
-            if not run_is_finished(run):
-                self._last_answer = f"run {run_id} still running ({len(summary['steps'])} step(s) started)"
-                return None
-            self._last_answer = f"run {run_id} finished"
-            verdict = judge_details(details)
-            where = f"{self.project_key}.{self.scenario_id}"
-            message = f"Run {run_id} of {where} finished with outcome {verdict.outcome}"
-            if verdict.first_error or (verdict.is_warning and verdict.warning):
-                message += f": {verdict.reason}"
-            return self._event(
-                events.FINISHED,
-                message + ".",
-                outcome=verdict.outcome,
-                run=summary,
-                first_error=verdict.first_error,
-                warning=verdict.warning,
-            )
-
+        wait = _RunWait(self, hook, self._run_id)
         try:
             return await self._poll_until(
-                poll,
-                schedule,
-                lambda: time.time() - started_at,
-                f"run {run_id} of {self.project_key}.{self.scenario_id}",
-                sleep,
+                wait.poll,
+                wait.schedule,
+                wait.elapsed,
+                f"run {self._run_id} of {self.project_key}.{self.scenario_id}",
+                wait.sleep,
             )
         finally:
-            project_watch.release_watch(watch)
+            project_watch.release_watch(wait.watch)
 
-    async def run(self) -> AsyncIterator[compat.TriggerEvent]:
+    def _finished_event(self, details: dict[str, Any], facts: RunFacts) -> dict[str, Any]:
+        summary = self._run_dict(facts)
+        self._last_run = summary
+        self._last_answer = f"run {self._run_id} finished"
+        verdict = judge_details(details)
+        where = f"{self.project_key}.{self.scenario_id}"
+        message = f"Run {self._run_id} of {where} finished with outcome {verdict.outcome}"
+        if verdict.first_error or (verdict.is_warning and verdict.warning):
+            message += f": {verdict.reason}"
+        return self._event(
+            events.FINISHED,
+            message + ".",
+            outcome=verdict.outcome,
+            run=summary,
+            first_error=verdict.first_error,
+            warning=verdict.warning,
+        )
+
+    def run(self) -> AsyncIterator[compat.TriggerEvent]:
         """Wait, then send one event.
 
         Before Airflow 3.3 (no ``on_kill`` call), a cancel that finds the task killed by a user calls
-        :meth:`on_kill` here (see ``triggers/_user_kill.py``).
+        :meth:`on_kill` here (see ``triggers/_user_kill.py``). Otherwise this is the plain wait (no
+        wrapping generator per trigger).
         """
+        if self.abort_on_kill and not compat.HAS_TRIGGER_ON_KILL:
+            return self._run_watching_for_kill()
+        return super().run()
+
+    async def _run_watching_for_kill(self) -> AsyncIterator[compat.TriggerEvent]:
         sent = False
         try:
             async for event in super().run():
                 sent = True
                 yield event
         except asyncio.CancelledError:
-            if self.abort_on_kill and not sent and not compat.HAS_TRIGGER_ON_KILL:
+            if not sent:
                 what = f"run {self._run_id or '(not started yet)'} of {self.project_key}.{self.scenario_id}"
                 if await _user_kill.killed_by_user(getattr(self, "task_instance", None), self.log, what):
                     await self.on_kill()
@@ -295,3 +307,79 @@ class DSSScenarioRunTrigger(_DSSWaitTrigger):
             if state.status == "cancelled" or time.monotonic() >= deadline:
                 return None
             await asyncio.sleep(min(self.poll_interval, 1.0))
+
+
+class _RunWait:
+    """The state of one trigger's wait for its run: the poll, the gaps and the shared project watch.
+
+    One per waiting trigger, so slotted methods rather than closures over a dozen cells.
+    """
+
+    __slots__ = (
+        "hook",
+        "own_polls",
+        "request",
+        "schedule",
+        "start_ms",
+        "started_at",
+        "trigger",
+        "watch",
+        "woken",
+    )
+
+    def __init__(self, trigger: DSSScenarioRunTrigger, hook: DSSAsyncHook, run_id: str) -> None:
+        self.trigger = trigger
+        self.hook = hook
+        trigger._web_url = hook.config.web_url
+        self.schedule = PollSchedule(
+            trigger.poll_interval, trigger.max_poll_interval, trigger.expected_duration
+        )
+        self.started_at = time.time()
+        # One request description for the whole wait (it is immutable): no per-poll validation/quoting.
+        self.request = endpoints.get_run_details(trigger.project_key, trigger.scenario_id, run_id)
+        # Other triggers of the project in this loop: one scenario list poll serves all of them.
+        self.watch = project_watch.watch_for(trigger.dss_conn_id, trigger.project_key)
+        self.watch.join()
+        #: The run's start (epoch ms) once read: how the scenario list names this run.
+        self.start_ms = 0
+        #: Why the watch last ended a gap (``"ended"``: the list no longer shows the run running).
+        self.woken: str | None = None
+        #: The list disagreed with the run: poll the run itself from now on.
+        self.own_polls = False
+
+    def elapsed(self) -> float:
+        """Seconds since the run started (since the wait began until its start is read)."""
+        return time.time() - self.started_at
+
+    async def sleep(self, delay: float) -> None:
+        """Wait out a gap: alone, or until the project's list poll says the run ended (or to look)."""
+        watch = self.watch
+        if self.own_polls or not watch.shared or not self.start_ms:
+            await asyncio.sleep(delay)
+            return
+        trigger = self.trigger
+        check_by = time.time() + max(delay, trigger.max_poll_interval)
+        if trigger.end_time is not None:
+            check_by = min(check_by, trigger.end_time)
+        self.woken = await watch.wait(
+            self.hook, trigger.scenario_id, self.start_ms, self.schedule, self.started_at, delay, check_by
+        )
+
+    async def poll(self) -> dict[str, Any] | None:
+        """Ask the run's details: the ``finished`` event once it has a result, else None."""
+        details = await self.hook.execute(self.request)
+        details = details if isinstance(details, dict) else {}
+        run = details.get("scenarioRun") or {}
+        if run.get("start"):
+            self.started_at = float(run["start"]) / 1000.0
+            self.start_ms = int(run["start"])
+        finished = run_is_finished(run)
+        if self.woken == "ended" and not finished:
+            self.own_polls = True
+        self.woken = None
+        facts = run_facts(details=details)
+        trigger = self.trigger
+        if finished:
+            return trigger._finished_event(details, facts)
+        trigger._seen_run = trigger._seen_answer = facts
+        return None
