@@ -706,10 +706,13 @@ class Deployment:
         except DeploymentError as exc:
             raise DeploymentError(f"{exc}; tasks: {self.task_states(dag_id, run_id)}") from exc
         tis = self.task_instances(dag_id, run_id)
-        entries = self.api(
-            "GET", f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances/~/xcomEntries",
-            params={"limit": 1000},
-        )["xcom_entries"]  # fmt: skip
+        path = f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances/~/xcomEntries"
+        entries: list[dict[str, Any]] = []
+        while True:  # pages of 1000, the API's most (200 mapped tasks have more XComs than that)
+            page = self.api("GET", path, params={"limit": 1000, "offset": len(entries)})
+            entries += page["xcom_entries"]
+            if not page["xcom_entries"] or len(entries) >= page["total_entries"]:
+                break
         xcoms: dict[str, dict[str, Any]] = {}
         for entry in entries:
             value = self.xcom(dag_id, run_id, entry["task_id"], entry["key"], entry["map_index"])
