@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -153,18 +154,9 @@ class DSSHook(BaseHook):
                 maybe_processed=False,
                 tls=True,
             ) from None
-        except (requests.exceptions.ConnectTimeout, requests.exceptions.InvalidURL) as err:
-            raise transport_error(
-                request, config.api_root, describe_exception(err), maybe_processed=False
-            ) from None
-        except requests.exceptions.ConnectionError as err:
-            refused = "refused" in str(err).lower() or "NewConnectionError" in str(err)
-            raise transport_error(
-                request, config.api_root, describe_exception(err), maybe_processed=not refused
-            ) from None
         except requests.exceptions.RequestException as err:
             raise transport_error(
-                request, config.api_root, describe_exception(err), maybe_processed=True
+                request, config.api_root, describe_exception(err), maybe_processed=not _never_sent(err)
             ) from None
         return self._decode(request, response)
 
@@ -400,6 +392,40 @@ class DSSHook(BaseHook):
             endpoints.get_last_runs(project_key, scenario_id, limit, only_finished_runs=False)
         )
         return [r for r in runs or [] if isinstance(r, dict)]
+
+
+def _never_sent(err: BaseException) -> bool:
+    """Whether DSS surely did not see the request that failed with ``err``, judged by exception type.
+
+    True when no connection was made: refused, host (or proxy) unresolvable or unreachable, no connection
+    within the timeout; or the URL was unusable. Any other failure came after the request may have been
+    sent (reset, read timeout, bad answer).
+    """
+    import requests
+    from urllib3.exceptions import NewConnectionError
+
+    if isinstance(err, (requests.exceptions.ConnectTimeout, requests.exceptions.InvalidURL)):
+        return True
+    # requests wraps urllib3's MaxRetryError, whose ``reason`` holds the NewConnectionError (itself
+    # raised from the OSError, such as ConnectionRefusedError).
+    no_connection = (NewConnectionError, ConnectionRefusedError)
+    return isinstance(err, requests.exceptions.ConnectionError) and any(
+        isinstance(cause, no_connection) for cause in _causes(err)
+    )
+
+
+def _causes(err: BaseException) -> Iterator[BaseException]:
+    """``err`` and every exception it wraps: causes, contexts, urllib3's ``reason``, exception args."""
+    seen: set[int] = set()
+    pending = [err]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        linked = [current.__cause__, current.__context__, getattr(current, "reason", None), *current.args]
+        pending.extend(e for e in linked if isinstance(e, BaseException))
 
 
 def _mask(secret: str) -> None:
