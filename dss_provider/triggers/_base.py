@@ -22,7 +22,7 @@ from dss_provider.protocol import endpoints, procedures
 from dss_provider.protocol.models import (
     summarize_run,
 )
-from dss_provider.protocol.polling import PollSchedule
+from dss_provider.protocol.polling import PollSchedule, fire_schedule
 from dss_provider.protocol.run_ref import RunRef
 from dss_provider.protocol.waiter import Done, Waiter
 from dss_provider.triggers import events
@@ -225,16 +225,19 @@ class _DSSWaitTrigger(BaseTrigger):
         elapsed: Callable[[], float],
         what: str,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        *,
+        deadline: float | None = None,
     ) -> _T:
         """Drive a :class:`~dss_provider.protocol.waiter.Waiter` until ``poll`` returns a value.
 
         ``elapsed`` is the time the awaited thing has been going (for ``schedule``); ``sleep`` waits out
-        a gap of the schedule (a project watch may end it early). The deadline raises
-        ``_DeadlinePassed``, too many failures in a row ``_TooManyFailures``, a permanent error itself.
+        a gap of the schedule (a project watch may end it early). The deadline (``end_time`` unless
+        ``deadline`` is given) raises ``_DeadlinePassed``, too many failures in a row
+        ``_TooManyFailures``, a permanent error itself.
         """
         waiter: Waiter[_T] = Waiter(
             schedule,
-            deadline=self.end_time,
+            deadline=self.end_time if deadline is None else deadline,
             max_consecutive_failures=self.max_consecutive_failures,
             elapsed=elapsed,
         )
@@ -258,7 +261,9 @@ class _DSSWaitTrigger(BaseTrigger):
         self._last_answer = f"trigger fire {self._fire_name()} is {state.status}"
         return state
 
-    async def _wait_for_fire(self, hook: DSSAsyncHook, schedule: PollSchedule) -> procedures.FireState:
+    async def _wait_for_fire(
+        self, hook: DSSAsyncHook, schedule: PollSchedule, deadline: float | None = None
+    ) -> procedures.FireState:
         """Poll the fire until it is a run or cancelled; sets ``_run_id`` when it is a run."""
         started = time.time()
 
@@ -274,7 +279,20 @@ class _DSSWaitTrigger(BaseTrigger):
             schedule,
             lambda: time.time() - started,
             f"trigger fire {self._fire_name()} of {self.project_key}.{self.scenario_id}",
+            deadline=deadline,
         )
+
+    async def _run_id_within(self, hook: DSSAsyncHook, seconds: float) -> str | None:
+        """The run the fire started, waiting up to ``seconds`` for a pending fire; None if none."""
+        if self.dss_trigger_id is None:
+            return None
+        try:
+            await self._wait_for_fire(hook, fire_schedule(self.poll_interval), time.time() + seconds)
+        except _DeadlinePassed:
+            return None
+        except _TooManyFailures as failed:
+            raise failed.error from None
+        return self._run_id
 
     def _summarize(self, hook: DSSAsyncHook, **sources: Any) -> dict[str, Any]:
         # summarize_run builds a new plain dict (RunSummary is a TypedDict): no copy needed.

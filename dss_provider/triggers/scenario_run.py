@@ -296,17 +296,7 @@ class DSSScenarioRunTrigger(_DSSWaitTrigger):
 
     async def _run_id_for_kill(self, hook: DSSAsyncHook) -> str | None:
         """The run of the fire, waiting briefly for a pending fire to start it."""
-        if self.dss_trigger_id is None:
-            return None
-        deadline = time.monotonic() + ON_KILL_FIRE_WAIT
-        while True:
-            state = await self._poll_fire(hook)
-            if state.status == "run" and state.run:
-                self._run_id = str(state.run.get("runId"))
-                return self._run_id
-            if state.status == "cancelled" or time.monotonic() >= deadline:
-                return None
-            await asyncio.sleep(min(self.poll_interval, 1.0))
+        return await self._run_id_within(hook, ON_KILL_FIRE_WAIT)
 
 
 class _RunWait:
