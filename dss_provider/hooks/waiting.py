@@ -1,18 +1,18 @@
 """Blocking waits in the worker: a trigger fire until it becomes a run, a run until it finishes.
 
 Both drive a :class:`~dss_provider.protocol.waiter.Waiter` (the one schedule, failure budget and
-deadline rule of every wait) with :func:`drive`, never block forever (a ``timeout`` or ``deadline``
-always applies), and raise :class:`~dss_provider.exceptions.DSSTimeoutError` naming what was awaited.
-Like the triggers, they ride out transient failures (each request is already retried by the hook):
-only ``max_consecutive_failures`` failed polls in a row end the wait, with the last error.
+deadline rule of every wait) with :func:`drive`, whose async twin is the triggers' ``_poll_until``.
+They never block forever (a ``timeout`` or ``deadline`` always applies), and raise
+:class:`~dss_provider.exceptions.DSSTimeoutError` naming what was awaited. Like the triggers, they
+ride out transient failures (each request is already retried by the hook): only
+``max_consecutive_failures`` failed polls in a row end the wait, with the last error.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from dss_provider.exceptions import DSSError, DSSTarget, DSSTimeoutError
@@ -31,7 +31,7 @@ __all__ = [
     "DEFAULT_MAX_CONSECUTIVE_FAILURES",
     "DEFAULT_WAIT_TIMEOUT",
     "drive",
-    "drive_async",
+    "failed_poll",
     "wait_for_fire",
     "wait_for_run",
 ]
@@ -65,35 +65,14 @@ def drive(
         try:
             value = poll()
         except DSSError as err:
-            action = _failed(waiter, err, what, logger or log)
+            action = failed_poll(waiter, err, what, logger or log)
         else:
             action = waiter.answered(value)
     return action
 
 
-async def drive_async(
-    waiter: Waiter[_T],
-    poll: Callable[[], Awaitable[_T | None]],
-    what: str,
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    logger: _Log | None = None,
-) -> Done[_T] | GiveUp:
-    """:func:`drive` in an event loop; ``sleep`` waits out the schedule's gaps, a backoff is a plain sleep."""
-    action: Action[_T] = waiter.start()
-    while not isinstance(action, (Done, GiveUp)):
-        if isinstance(action, Sleep):
-            await (asyncio.sleep if action.failures else sleep)(action.seconds)
-        try:
-            value = await poll()
-        except DSSError as err:
-            action = _failed(waiter, err, what, logger or log)
-        else:
-            action = waiter.answered(value)
-    return action
-
-
-def _failed(waiter: Waiter[Any], err: DSSError, what: str, logger: _Log) -> Sleep | GiveUp:
-    """Tell ``waiter`` a poll failed; log the backoff, or the give-up after failures in a row."""
+def failed_poll(waiter: Waiter[Any], err: DSSError, what: str, logger: _Log) -> Sleep | GiveUp:
+    """Tell ``waiter`` a poll of ``what`` failed; log its backoff, or the give-up after failures in a row."""
     action = waiter.failed(err)
     if isinstance(action, Sleep):
         logger.warning(

@@ -21,7 +21,6 @@ from dss_provider.exceptions import (
     DSSTarget,
 )
 from dss_provider.hooks.connection import DEFAULT_CONN_ID
-from dss_provider.hooks.waiting import DEFAULT_MAX_CONSECUTIVE_FAILURES
 from dss_provider.protocol.models import (
     RunOutcome,
     first_error_details,
@@ -31,6 +30,7 @@ from dss_provider.protocol.models import (
     summarize_run,
 )
 from dss_provider.protocol.polling import (
+    DEFAULT_MAX_CONSECUTIVE_FAILURES,
     DEFAULT_MAX_POLL_INTERVAL,
     DEFAULT_POLL_INTERVAL,
 )

@@ -19,10 +19,10 @@ from dss_provider.exceptions import (
     DSSTriggerFireCancelled,
 )
 from dss_provider.hooks.connection import DEFAULT_CONN_ID
-from dss_provider.hooks.waiting import DEFAULT_MAX_CONSECUTIVE_FAILURES
 from dss_provider.protocol.polling import (
     DEFAULT_FIRE_MAX_POLL_INTERVAL,
     DEFAULT_FIRE_POLL_INTERVAL,
+    DEFAULT_MAX_CONSECUTIVE_FAILURES,
 )
 from dss_provider.triggers import events
 

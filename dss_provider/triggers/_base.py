@@ -17,14 +17,14 @@ from dss_provider.exceptions import (
     DSSTarget,
 )
 from dss_provider.hooks.dss_async import DSSAsyncHook
-from dss_provider.hooks.waiting import drive_async
+from dss_provider.hooks.waiting import failed_poll
 from dss_provider.protocol import endpoints, procedures
 from dss_provider.protocol.models import (
     summarize_run,
 )
 from dss_provider.protocol.polling import PollSchedule, fire_schedule
 from dss_provider.protocol.run_ref import RunRef
-from dss_provider.protocol.waiter import Done, Waiter
+from dss_provider.protocol.waiter import Action, Done, GiveUp, Sleep, Waiter
 from dss_provider.triggers import events
 
 #: Retries of one request inside the async hook; the trigger's own failure budget governs beyond that.
@@ -241,7 +241,18 @@ class _DSSWaitTrigger(BaseTrigger):
             max_consecutive_failures=self.max_consecutive_failures,
             elapsed=elapsed,
         )
-        action = await drive_async(waiter, poll, what, sleep, self.log)
+        # The loop of hooks/waiting.drive, inline: one coroutine frame less per deferred wait.
+        action: Action[_T] = waiter.start()
+        while not isinstance(action, (Done, GiveUp)):
+            if isinstance(action, Sleep):
+                # A backoff is never cut short by a project watch.
+                await (asyncio.sleep if action.failures else sleep)(action.seconds)
+            try:
+                value = await poll()
+            except DSSError as err:
+                action = failed_poll(waiter, err, what, self.log)
+            else:
+                action = waiter.answered(value)
         if isinstance(action, Done):
             return action.value
         if action.reason == "deadline":
