@@ -1,5 +1,5 @@
 # The two commands of the README: `make demo` and `make test`. Each sets itself up from nothing.
-.PHONY: demo test test-deploy test-releases lint bootstrap bench clean
+.PHONY: demo test test-deploy test-deploy-scale test-releases lint bootstrap bench clean
 
 bootstrap:
 	@bash scripts/bootstrap.sh
@@ -15,6 +15,13 @@ test: bootstrap
 test-deploy: bootstrap
 	@bash deploy/setup.sh
 	@timeout -k 60 1200 .venv/bin/python -m pytest -q -p no:cacheprovider deploy
+
+# Opt-in, not in CI: case 8 at scale (deploy/test_case8_scale.py), DSS_DEPLOY_SCALE_WAITS mapped deferred
+# waits (default 200) on 60 s DSS runs, 24 executor slots (DSS_DEPLOY_PARALLELISM); 5 to 10 minutes here.
+test-deploy-scale: bootstrap
+	@bash deploy/setup.sh
+	@DSS_DEPLOY_SCALE_WAITS=$${DSS_DEPLOY_SCALE_WAITS:-200} DSS_DEPLOY_PARALLELISM=$${DSS_DEPLOY_PARALLELISM:-24} \
+		timeout -k 60 2400 .venv/bin/python -m pytest -q -p no:cacheprovider deploy/test_case8_scale.py
 
 # Airflow 3.0, 3.1 and 3.2, each in .venv-airflow-3.X from requirements/airflow-3.X.lock.
 test-releases: bootstrap
