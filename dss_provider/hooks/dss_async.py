@@ -205,21 +205,34 @@ class DSSAsyncHook:
         accepts, waiting :func:`~dss_provider.protocol.retry.backoff_delay` (at least ``Retry-After``).
         """
         shared = self._shared or await self.acquire()
+        # A free connection first: a queued request (thousands of triggers polling at once) holds only
+        # this frame and the semaphore's future, nothing built for the request yet.
+        slots = shared.slots
+        await slots.acquire()
         try:
             return await self._send_once(shared, request)
         except Exception as err:
             retries = self._retries if self._retries is not None else shared.config.retries
             if retries < 1 or not should_retry(request, err):
                 raise
-            failed = [err]
-        # Only after a retryable failure: tenacity, handed that failure as its first attempt, so the
-        # attempts, waits and log lines are those of DSSHook.execute. (The success path, every poll of
-        # thousands of waits, skips building a retrying loop that would never loop.)
+            first = err
+        finally:
+            slots.release()
+        return await self._retry(shared, request, retries, first)
+
+    async def _retry(self, shared: _Shared, request: ApiRequest, retries: int, first: Exception) -> Any:
+        """Only after a retryable failure: tenacity, handed that failure as its first attempt.
+
+        So the attempts, waits and log lines are those of DSSHook.execute. (The success path, every poll
+        of thousands of waits, skips building a retrying loop that would never loop.)
+        """
+        failed = [first]
 
         async def attempt() -> Any:
             if failed:
                 raise failed.pop()
-            return await self._send_once(shared, request)
+            async with shared.slots:
+                return await self._send_once(shared, request)
 
         retrying = tenacity.AsyncRetrying(sleep=asyncio.sleep, **retrying_rule(request, retries, log))
         return await retrying(attempt)
@@ -234,17 +247,14 @@ class DSSAsyncHook:
             target += "?" + urlencode(request.query)
         body = request.body_bytes()
         try:
-            async with (
-                shared.slots,
-                shared.session.request(
-                    request.method,
-                    URL(target, encoded=True),
-                    data=body,
-                    headers=_JSON_HEADERS if body is not None else None,
-                    proxy=shared.proxy,
-                    proxy_auth=shared.proxy_auth,
-                ) as response,
-            ):
+            async with shared.session.request(
+                request.method,
+                URL(target, encoded=True),
+                data=body,
+                headers=_JSON_HEADERS if body is not None else None,
+                proxy=shared.proxy,
+                proxy_auth=shared.proxy_auth,
+            ) as response:
                 status = response.status
                 content = await response.read()
                 headers = response.headers

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 import weakref
 from dataclasses import dataclass, field
@@ -37,16 +38,17 @@ SAME_START_MS = 5_000
 Wake = Literal["ended", "check"]
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Waiter:
     scenario_id: str
     start_ms: int
     schedule: PollSchedule
     started_at: float
+    #: When the list should be asked for this waiter (never after ``check_by``).
     due: float
     check_by: float
     hook: DSSAsyncHook
-    woken: asyncio.Future[Wake] = field(repr=False, default=None)  # type: ignore[arg-type]
+    woken: asyncio.Future[Wake] = field(repr=False)
 
 
 class ProjectWatch:
@@ -60,6 +62,8 @@ class ProjectWatch:
         self._waiters: set[_Waiter] = set()
         self._task: asyncio.Task[None] | None = None
         self._changed = asyncio.Event()
+        #: When the sleeping watch wakes up by itself (inf while it polls: it plans again after).
+        self._wakes_at = math.inf
         #: List requests made (for tests and benchmarks).
         self.polls = 0
 
@@ -76,7 +80,7 @@ class ProjectWatch:
         """A trigger of the project is done."""
         self.members -= 1
 
-    async def wait(
+    def wait(
         self,
         hook: DSSAsyncHook,
         scenario_id: str,
@@ -85,45 +89,64 @@ class ProjectWatch:
         started_at: float,
         delay: float,
         check_by: float,
-    ) -> Wake:
-        """Wait until the list shows the run ended (``"ended"``), or the trigger should look (``"check"``).
+    ) -> asyncio.Future[Wake]:
+        """A future to await: ``"ended"`` when the list shows the run ended, or ``"check"``.
 
-        The trigger should look at the run itself when ``check_by`` passed, or the list request failed.
-        The list is asked through the hook of a waiting trigger (the watch holds no client of its own).
+        ``"check"``: the trigger should look at the run itself (``check_by`` passed, or the list request
+        failed). Cancelling the future leaves the watch. The list is asked through the hook of a waiting
+        trigger (the watch holds no client of its own). A future rather than a coroutine: a waiting
+        trigger holds no frame here.
         """
+        loop = asyncio.get_running_loop()
         now = time.time()
-        waiter = _Waiter(scenario_id, start_ms, schedule, started_at, now + delay, max(check_by, now), hook)
-        waiter.woken = asyncio.get_running_loop().create_future()
-        self._waiters.add(waiter)
-        self._changed.set()
+        check_by = max(check_by, now)
+        woken: asyncio.Future[Wake] = loop.create_future()
+        due = min(now + delay, check_by)
+        self._waiters.add(_Waiter(scenario_id, start_ms, schedule, started_at, due, check_by, hook, woken))
         if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._run())
-        try:
-            return await waiter.woken
-        finally:
-            self._waiters.discard(waiter)
+            self._task = loop.create_task(self._run())
+        elif due < self._wakes_at:
+            self._changed.set()  # due before the sleeping watch would look: plan again
+        return woken
 
     async def _run(self) -> None:
         try:
-            while self._waiters:
-                await self._sleep_until_due()
-                if self._waiters:
-                    await self._poll(next(iter(self._waiters)).hook)
+            while (hook := await self._sleep_until_due()) is not None:
+                await self._poll(hook)
         except Exception:  # never leave a trigger waiting on a dead watch
             log.exception("The scenario list watch of project %s failed", self.project_key)
             self._wake_all("check")
 
-    async def _sleep_until_due(self) -> None:
-        while self._waiters:
+    def _next_due(self) -> float:
+        """The earliest ``due`` of the waiters; those gone (woken or cancelled) are dropped."""
+        due = math.inf
+        gone = []
+        for waiter in self._waiters:
+            if waiter.woken.done():
+                gone.append(waiter)
+            elif waiter.due < due:
+                due = waiter.due
+        for waiter in gone:
+            self._waiters.discard(waiter)
+        return due
+
+    async def _sleep_until_due(self) -> DSSAsyncHook | None:
+        """Sleep until a waiter is due; the hook to ask the list with (None: nobody waits any more)."""
+        while True:
+            due = self._next_due()
+            if not self._waiters:
+                return None
             now = time.time()
-            due = min(min(w.due, w.check_by) for w in self._waiters)
             if due <= now:
-                return
+                return next(iter(self._waiters)).hook
             self._changed.clear()
+            self._wakes_at = due
             try:
                 await asyncio.wait_for(self._changed.wait(), due - now)
             except asyncio.TimeoutError:
-                return
+                pass
+            finally:
+                self._wakes_at = math.inf
 
     async def _poll(self, hook: DSSAsyncHook) -> None:
         self.polls += 1
@@ -144,7 +167,7 @@ class ProjectWatch:
             elif now >= waiter.check_by:
                 _wake(waiter, "check")
             else:
-                waiter.due = now + waiter.schedule.next_delay(now - waiter.started_at)
+                waiter.due = min(now + waiter.schedule.next_delay(now - waiter.started_at), waiter.check_by)
 
     def _wake_all(self, why: Wake) -> None:
         for waiter in list(self._waiters):

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 from dss_provider import compat
@@ -59,6 +59,9 @@ from dss_provider.triggers._base import (
     _DSSWaitTrigger,
     _iso,
 )
+
+#: The logger of each trigger class, shared by its triggers (thousands wait in one triggerer).
+_CLASS_LOGGERS: dict[type, Any] = {}
 
 
 class DSSScenarioRunTrigger(_DSSWaitTrigger):
@@ -115,6 +118,12 @@ class DSSScenarioRunTrigger(_DSSWaitTrigger):
         self.trigger_params = (
             None if trigger_params is None else endpoints.check_json_object(trigger_params, "trigger_params")
         )
+        # One logger for all the triggers of a class (on first use, LoggingMixin makes one per trigger).
+        logger = _CLASS_LOGGERS.get(type(self))
+        if logger is None:
+            _CLASS_LOGGERS[type(self)] = self.log
+        else:
+            self._log = logger
 
     def _serialize_kwargs(self) -> dict[str, Any]:
         return {
@@ -332,8 +341,8 @@ class _RunWait:
         self.watch.join()
         #: The run's start (epoch ms) once read: how the scenario list names this run.
         self.start_ms = 0
-        #: Why the watch last ended a gap (``"ended"``: the list no longer shows the run running).
-        self.woken: str | None = None
+        #: The watch's answer to the last gap (``"ended"``: the list no longer shows the run running).
+        self.woken: asyncio.Future[project_watch.Wake] | None = None
         #: The list disagreed with the run: poll the run itself from now on.
         self.own_polls = False
 
@@ -341,19 +350,19 @@ class _RunWait:
         """Seconds since the run started (since the wait began until its start is read)."""
         return time.time() - self.started_at
 
-    async def sleep(self, delay: float) -> None:
+    def sleep(self, delay: float) -> Awaitable[Any]:
         """Wait out a gap: alone, or until the project's list poll says the run ended (or to look)."""
         watch = self.watch
         if self.own_polls or not watch.shared or not self.start_ms:
-            await asyncio.sleep(delay)
-            return
+            return asyncio.sleep(delay)
         trigger = self.trigger
         check_by = time.time() + max(delay, trigger.max_poll_interval)
         if trigger.end_time is not None:
             check_by = min(check_by, trigger.end_time)
-        self.woken = await watch.wait(
+        self.woken = woken = watch.wait(
             self.hook, trigger.scenario_id, self.start_ms, self.schedule, self.started_at, delay, check_by
         )
+        return woken
 
     async def poll(self) -> dict[str, Any] | None:
         """Ask the run's details: the ``finished`` event once it has a result, else None."""
@@ -364,12 +373,17 @@ class _RunWait:
             self.started_at = float(run["start"]) / 1000.0
             self.start_ms = int(run["start"])
         finished = run_is_finished(run)
-        if self.woken == "ended" and not finished:
+        woken, self.woken = self.woken, None
+        if not finished and woken is not None and _ended(woken):
             self.own_polls = True
-        self.woken = None
         facts = run_facts(details=details)
         trigger = self.trigger
         if finished:
             return trigger._finished_event(details, facts)
         trigger._seen_run = trigger._seen_answer = facts
         return None
+
+
+def _ended(woken: asyncio.Future[project_watch.Wake]) -> bool:
+    """Whether the watch ended the gap because the list no longer shows the run running."""
+    return woken.done() and not woken.cancelled() and woken.result() == "ended"
