@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from dss_provider.emulator.server import DSSEmulator
@@ -29,6 +31,20 @@ def test_failures_within_the_budget_do_not_end_the_wait(dss_emulator: DSSEmulato
     )
     assert details["scenarioRun"]["result"]["outcome"] == "SUCCESS"
     assert dss_emulator.stats()["faults"].get("status") == 3
+
+
+def test_a_failed_poll_is_logged_with_what_was_polled_and_the_budget(
+    dss_emulator: DSSEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    hook = DSSHook(retries=0)
+    run_id = _start(hook)
+    dss_emulator.faults.add({"route": "run_details", "kind": "status", "status": 503, "count": 1})
+    with caplog.at_level(logging.WARNING, logger="dss_provider.hooks.waiting"):
+        waiting.wait_for_run(
+            hook, "DEMO", "BUILD_SALES", run_id, timeout=30, max_consecutive_failures=4, schedule=FAST
+        )
+    [warning] = [r.getMessage() for r in caplog.records if "in a row" in r.getMessage()]
+    assert f"run {run_id}" in warning and "(1/4 in a row)" in warning and "HTTP 503" in warning
 
 
 def test_failures_past_the_budget_end_the_wait_with_the_last_answer(dss_emulator: DSSEmulator) -> None:

@@ -192,6 +192,25 @@ def test_run_sensor_survives_transient_failures_then_gives_up(
         run_sensor("BUILD_SALES", run_id, max_consecutive_failures=2).execute({})
 
 
+def test_run_sensor_counts_failed_pokes_in_a_row_and_a_good_poke_resets_the_count(
+    dss_emulator: DSSEmulator, hook: DSSHook
+) -> None:
+    dss_emulator.speed = 5.0
+    run_id = wait_run_id(hook, "LONG_REFRESH", fire(hook, "LONG_REFRESH"))
+    sensor = run_sensor("LONG_REFRESH", run_id, max_consecutive_failures=2)
+    failing_poke = {"route": "run_details", "kind": "status", "status": 503, "count": 6}  # 6 attempts
+
+    dss_emulator.faults.add(failing_poke)
+    assert sensor.poke({}) is False  # 1 of 2
+    assert not sensor.poke({})  # an answer (still running): the count starts over
+    dss_emulator.faults.add(failing_poke)
+    assert sensor.poke({}) is False  # 1 of 2 again, not 2 of 2
+    dss_emulator.faults.add(failing_poke)
+    with pytest.raises(DSSTransientError, match="HTTP 503"):
+        sensor.poke({})
+    hook.abort_run("DEMO", "LONG_REFRESH", run_id)
+
+
 def test_run_sensor_unknown_run_fails_at_once(dss_emulator: DSSEmulator) -> None:
     with pytest.raises(DSSNotFoundError, match="404"):
         run_sensor("BUILD_SALES", "2020-01-01-00-00-00-000").execute({})
