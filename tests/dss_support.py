@@ -1,5 +1,5 @@
 """Fixtures and helpers shared by the sensor and trigger tests: the session emulator (reset per test)
-run fast, fast request retries, and waits on the emulator's runs."""
+run fast, and waits on the emulator's runs (``fast_backoff`` and ``hook`` are in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import pytest
 from dss_provider.emulator.server import DSSEmulator
 from dss_provider.hooks import dss_async
 from dss_provider.hooks.dss import DSSHook
-from dss_provider.protocol import retry
 
 #: The keys of the run dict every run task returns (the public XCom contract), and of each step in it.
 RUN_KEYS = {
@@ -35,13 +34,6 @@ STEP_KEYS = {"id", "name", "type", "outcome", "start", "end", "job_ids", "error"
 SPEED = 50.0
 
 
-@pytest.fixture(autouse=True)
-def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Request retries inside the hooks wait milliseconds, not seconds."""
-    monkeypatch.setattr(retry, "BACKOFF_BASE", 0.01)
-    monkeypatch.setattr(retry, "BACKOFF_MAX", 0.05)
-
-
 @pytest.fixture
 def dss_emulator(dss_emulator: DSSEmulator) -> Iterator[DSSEmulator]:
     """A fresh demo DSS at SPEED; AIRFLOW_CONN_DATAIKU_DSS_DEFAULT points at it."""
@@ -50,14 +42,6 @@ def dss_emulator(dss_emulator: DSSEmulator) -> Iterator[DSSEmulator]:
     dss_emulator.faults.clear()
     # Every trigger of a test must have left the shared async client.
     assert not dss_async.open_clients(), f"shared DSS clients left open: {dss_async.open_clients()}"
-
-
-@pytest.fixture
-def hook(dss_emulator: DSSEmulator) -> Iterator[DSSHook]:
-    """A worker-side hook, to fire and inspect runs the way an operator would."""
-    h = DSSHook(retries=2)
-    yield h
-    h.close()
 
 
 def fire(hook: DSSHook, scenario_id: str, params: dict[str, Any] | None = None) -> dict[str, Any]:

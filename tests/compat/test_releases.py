@@ -25,11 +25,10 @@ from dss_provider.get_provider_info import get_provider_info
 from dss_provider.hooks.dss import DSSHook
 from dss_provider.operators.run_scenario import DSSRunScenarioOperator
 from dss_provider.triggers.scenario_run import DSSScenarioRunTrigger
-from tests.dss_support import dss_emulator, fast_backoff, hook, wait_run_id
-from tests.fakes import FakeStateStore
-from tests.operators.conftest import make_context
+from tests.dss_support import dss_emulator, wait_run_id
+from tests.fakes import FakeStateStore, make_context
 
-__all__ = ["dss_emulator", "fast_backoff", "hook"]
+__all__ = ["dss_emulator"]
 
 DURABLE_NOTE = "durable=True needs the task state store of Airflow 3.3"
 ON_KILL_NOTE = "does not call a trigger's on_kill (3.3)"

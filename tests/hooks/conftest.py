@@ -7,19 +7,8 @@ from collections.abc import Iterator
 import pytest
 
 from dss_provider.emulator.server import DSSEmulator
-from dss_provider.hooks import dss as dss_module
-from dss_provider.hooks.dss import DSSHook
-from dss_provider.protocol import retry
 
 SPEED = 100.0
-
-
-@pytest.fixture(autouse=True)
-def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Retries wait milliseconds, not seconds (Retry-After is still honoured)."""
-    monkeypatch.setattr(retry, "BACKOFF_BASE", 0.01)
-    monkeypatch.setattr(retry, "BACKOFF_MAX", 0.05)
-    monkeypatch.setattr(dss_module, "FIRE_RECONCILE_SECONDS", 1.0)
 
 
 @pytest.fixture(scope="module")
@@ -34,10 +23,3 @@ def dss_emulator(dss_emulator: DSSEmulator) -> Iterator[DSSEmulator]:
     """A fresh demo DSS; AIRFLOW_CONN_DATAIKU_DSS_DEFAULT points at it; faults cleared afterwards."""
     yield dss_emulator
     dss_emulator.faults.clear()
-
-
-@pytest.fixture
-def hook(dss_emulator: DSSEmulator) -> Iterator[DSSHook]:
-    h = DSSHook(retries=2)
-    yield h
-    h.close()

@@ -1,10 +1,9 @@
-"""Fixtures of the operator tests: a small fake task instance and the task state store of
+"""Fixtures of the operator tests: a task's context with the fake task instance and task state store of
 ``tests.fakes`` (Airflow's objects, not ours); everything DSS-side is real HTTP against the emulator."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from typing import Any
 
@@ -12,30 +11,7 @@ import pytest
 
 from dss_provider.compat import TaskDeferred
 from dss_provider.emulator.server import DSSEmulator
-from dss_provider.hooks.dss import DSSHook
-from tests.fakes import FakeStateStore
-
-
-class FakeTI:
-    """Records XCom pushes like a task instance would."""
-
-    def __init__(self) -> None:
-        self.xcoms: dict[str, Any] = {}
-        self.stats_tags: dict[str, str] = {}
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        json.dumps(value)  # XCom values must be JSON-serialisable
-        self.xcoms[key] = value
-
-    def xcom_pull(self, task_ids: Any = None, key: str = "return_value", **_: Any) -> Any:
-        return self.xcoms.get(key)
-
-
-def make_context(store: FakeStateStore | None = None) -> dict[str, Any]:
-    context: dict[str, Any] = {"ti": FakeTI()}
-    if store is not None:
-        context["task_state_store"] = store
-    return context
+from tests.fakes import FakeStateStore, make_context
 
 
 @pytest.fixture
@@ -48,11 +24,6 @@ def dss_emulator(dss_emulator: DSSEmulator) -> DSSEmulator:
     """The emulator at a speed where BUILD_SALES takes 0.12 s and LONG_REFRESH 1.2 s."""
     dss_emulator.speed = 50
     return dss_emulator
-
-
-@pytest.fixture
-def hook(dss_emulator: DSSEmulator) -> DSSHook:
-    return DSSHook()
 
 
 def counters(dss: DSSEmulator, scenario: str, project: str = "DEMO") -> dict[str, Any]:

@@ -15,7 +15,8 @@ from dss_provider.operators.run_log_report import (
     DSSGetScenarioRunReportOperator,
 )
 from dss_provider.operators.run_scenario import DSSRunScenarioOperator
-from tests.operators.conftest import counters, make_context, wait_until
+from tests.fakes import make_context
+from tests.operators.conftest import counters, wait_until
 
 
 def _start(hook: Any, scenario: str = "LONG_REFRESH") -> str:

@@ -10,7 +10,8 @@ from dss_provider.exceptions import DSSScenarioRunFailed
 from dss_provider.links.run_link import DSSScenarioRunLink
 from dss_provider.operators.run_scenario import DSSRunScenarioOperator
 from tests.dss_support import RUN_KEYS, STEP_KEYS
-from tests.operators.conftest import counters, make_context, run_deferrable
+from tests.fakes import make_context
+from tests.operators.conftest import counters, run_deferrable
 
 
 def _op(scenario: str = "BUILD_SALES", **kwargs: Any) -> DSSRunScenarioOperator:

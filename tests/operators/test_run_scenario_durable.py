@@ -12,8 +12,8 @@ from dss_provider.compat import TaskDeferred
 from dss_provider.exceptions import DSSScenarioRunFailed, DSSTimeoutError
 from dss_provider.operators.run_scenario import DSSRunScenarioOperator
 from tests.airflow_compat import needs_task_state_store
-from tests.fakes import FakeStateStore
-from tests.operators.conftest import counters, make_context, run_deferrable, wait_until
+from tests.fakes import FakeStateStore, make_context
+from tests.operators.conftest import counters, run_deferrable, wait_until
 
 KEY = DSSRunScenarioOperator.external_id_key
 

@@ -13,7 +13,7 @@ from dss_provider.operators.run_log_report import (
     DSSGetScenarioRunReportOperator,
 )
 from dss_provider.operators.run_scenario import DSSRunScenarioOperator
-from tests.operators.conftest import make_context
+from tests.fakes import make_context
 
 BASE = {"task_id": "t", "project_key": "DEMO", "scenario_id": "BUILD_SALES"}
 

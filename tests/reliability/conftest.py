@@ -18,8 +18,6 @@ from typing import Any
 import pytest
 
 from dss_provider.emulator.server import DSSEmulator
-from dss_provider.hooks import dss as dss_module
-from dss_provider.protocol import retry
 from tests.secret_scan import SCAN_PROPERTY
 
 from .helpers import API_KEY, CONN_ID, REPO, connection_json
@@ -185,12 +183,17 @@ def dss_emulator_server() -> Iterator[DSSEmulator]:
         yield dss
 
 
-@pytest.fixture(autouse=True)
-def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Backoff in tens of milliseconds (Retry-After is still honoured); a short fire reconciliation."""
-    monkeypatch.setattr(retry, "BACKOFF_BASE", 0.02)
-    monkeypatch.setattr(retry, "BACKOFF_MAX", 0.2)
-    monkeypatch.setattr(dss_module, "FIRE_RECONCILE_SECONDS", 1.0)
+@pytest.fixture
+def backoff_seconds() -> tuple[float, float]:
+    """Backoff in tens of milliseconds (see ``fast_backoff`` in tests/conftest.py): ten retries outlast
+    the 1 s bursts of faults the suite injects."""
+    return 0.02, 0.2
+
+
+@pytest.fixture
+def hook_retries() -> None:
+    """The ``hook`` fixture retries as the suite's connection says (``RETRIES``)."""
+    return None
 
 
 @pytest.fixture(autouse=True)

@@ -1,5 +1,5 @@
-"""Helpers of the reliability suite: the distinctive key, connections, a fake task instance, running
-triggers inline, and the "clear error" check."""
+"""Helpers of the reliability suite: the distinctive key, connections, what a task leaves behind,
+running triggers inline, and the "clear error" check (the task's context is ``tests.fakes.make_context``)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,11 @@ import time
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from airflow.exceptions import AirflowException
 
 from dss_provider.emulator.server import DSSEmulator
-from tests.fakes import FakeStateStore
 
 REPO = Path(__file__).resolve().parents[2]
 #: Distinctive, random: any occurrence in a log, an error, an XCom... is a leak.
@@ -54,45 +52,9 @@ def aborted_runs(dss: DSSEmulator) -> list[str]:
         )
 
 
-# --- a task instance that records XComs --------------------------------------------------------
-
-
-class FakeTI:
-    """Enough of a task instance for ``execute``: records every XCom push (they are scanned for the key)."""
-
-    def __init__(self, task_id: str = "task") -> None:
-        self.task_id = task_id
-        self.dag_id = "reliability"
-        self.run_id = "manual__reliability"
-        self.try_number = 1
-        self.map_index = -1
-        self.stats_tags: dict[str, str] = {}
-        self.xcoms: list[tuple[str, Any]] = []
-
-    def xcom_push(self, key: str, value: Any, **_: Any) -> None:
-        json.dumps(value)  # an XCom must be JSON-serialisable
-        self.xcoms.append((key, value))
-
-    def xcom_pull(self, *_: Any, **__: Any) -> Any:
-        return None
-
-
-def make_context(task_id: str = "task") -> dict[str, Any]:
-    ti = FakeTI(task_id)
-    return {
-        "ti": ti,
-        "task_instance": ti,
-        "task_state_store": FakeStateStore(),
-        "run_id": ti.run_id,
-        "ds": "2024-01-01",
-        "params": {},
-        "dag_run": SimpleNamespace(run_id=ti.run_id, conf={}),
-    }
-
-
 def keep_context(rec: Any, context: dict[str, Any], op: Any = None) -> None:
     """Hand what a task leaves behind to the secrets scan: XComs, state store, rendered fields."""
-    rec.keep("xcom", context["ti"].xcoms)
+    rec.keep("xcom", context["ti"].pushes)
     rec.keep("task state store", context["task_state_store"].data)
     if op is not None:
         rec.keep("template fields", {f: getattr(op, f, None) for f in op.template_fields})

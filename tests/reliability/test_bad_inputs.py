@@ -31,10 +31,11 @@ from dss_provider.sensors.trigger_fire import DSSTriggerFireSensor
 from dss_provider.triggers.events import exception_from_event
 from dss_provider.triggers.scenario_run import DSSScenarioRunTrigger
 from dss_provider.triggers.trigger_fire import DSSTriggerFireTrigger
+from tests.fakes import FakeStateStore, make_context
 from tests.tls_server import TLSServer
 
 from .conftest import Recorder
-from .helpers import API_KEY, collect_events, keep_context, make_context, unclear_reason
+from .helpers import API_KEY, collect_events, keep_context, unclear_reason
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -51,7 +52,7 @@ class Env:
         self.rec = rec
         self.monkeypatch = monkeypatch
         self.tmp_path = tmp_path
-        self.context = make_context()
+        self.context = make_context(FakeStateStore())
         self._run_id: str | None = None
         self._tls: TLSServer | None = None
 

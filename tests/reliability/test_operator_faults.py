@@ -16,6 +16,7 @@ from dss_provider.operators.run_log_report import (
     DSSGetScenarioRunReportOperator,
 )
 from dss_provider.operators.run_scenario import DSSRunScenarioOperator
+from tests.fakes import FakeStateStore, make_context
 
 from .conftest import Recorder
 from .helpers import (
@@ -24,7 +25,6 @@ from .helpers import (
     call,
     counters,
     keep_context,
-    make_context,
     run_deferred,
     unclear_reason,
 )
@@ -71,7 +71,7 @@ def test_run_operator_survives_fault_within_budget(
     count = 1 if kind == "slow" else 2
     deferred = mode == "deferred"
     fault = {**rule, "route": route, "count": count}
-    context = make_context()
+    context = make_context(FakeStateStore())
     # The wait faults hit the triggerer when deferred (added once the task deferred): the run must
     # still be going when the worker looks at it first, or the task never defers.
     later = route == "run_details" and deferred
@@ -100,7 +100,7 @@ def test_run_operator_wait_fault_that_does_not_clear(
     """The run's details keep failing during the wait: the task fails naming the fault and the run."""
     rule, said = KINDS[kind]
     dss_emulator.speed = 10  # TESTS_SMOKE ~0.1 s: still running when the wait starts
-    context = make_context()
+    context = make_context(FakeStateStore())
     op = run_op("LONG_REFRESH", deferrable=mode == "deferred")
     rec.expect_runs(1)
     deferred = mode == "deferred"
@@ -135,7 +135,7 @@ def test_run_operator_fire_fault_that_does_not_clear(
 ) -> None:
     rule, said = KINDS[kind]
     dss_emulator.faults.add({**rule, "route": "run"})
-    context = make_context()
+    context = make_context(FakeStateStore())
     op = run_op()
     rec.expect_runs(0)
     _, err, elapsed = call(op.execute, context)
@@ -149,7 +149,7 @@ def test_run_operator_fire_fault_that_does_not_clear(
 
 
 def _finished_run(dss: DSSEmulator, scenario: str) -> str:
-    context = make_context()
+    context = make_context(FakeStateStore())
     result = run_op(scenario).execute(context)
     return str(result["run_id"])
 
@@ -171,7 +171,7 @@ def test_log_and_report_fetch_survive(
         run_id=run_id,
         output_path=str(tmp_path / f"out.{what}"),
     )
-    context = make_context()
+    context = make_context(FakeStateStore())
     result, err, _ = call(op.execute, context)
     keep_context(rec, context, op)
     rec.keep("return value", result)
@@ -191,7 +191,7 @@ def test_log_and_report_fetch_fault_that_does_not_clear(
     dss_emulator.faults.add({**rule, "route": what})
     cls = DSSGetScenarioRunLogOperator if what == "log" else DSSGetScenarioRunReportOperator
     op = cls(task_id=f"get_{what}", project_key="DEMO", scenario_id="TESTS_SMOKE", run_id=run_id)
-    context = make_context()
+    context = make_context(FakeStateStore())
     _, err, elapsed = call(op.execute, context)
     keep_context(rec, context, op)
     why = unclear_reason(err, ["DEMO", "TESTS_SMOKE", run_id, said], elapsed, limit=30)
@@ -205,7 +205,7 @@ def test_log_and_report_fetch_fault_that_does_not_clear(
 @pytest.mark.parametrize("mode", ["worker", "deferred"])
 def test_timeout_aborts_this_run_through_faults(dss_emulator: DSSEmulator, rec: Recorder, mode: str) -> None:
     dss_emulator.speed = 5  # LONG_REFRESH takes 12 s
-    context = make_context()
+    context = make_context(FakeStateStore())
     op = run_op("LONG_REFRESH", deferrable=mode == "deferred", timeout=0.8)
     rec.expect_runs(1)
     rec.abort_requested()
@@ -227,7 +227,7 @@ def test_timeout_aborts_this_run_through_faults(dss_emulator: DSSEmulator, rec: 
 
 def test_worker_kill_aborts_this_run(dss_emulator: DSSEmulator, rec: Recorder) -> None:
     dss_emulator.speed = 5
-    context = make_context()
+    context = make_context(FakeStateStore())
     op = run_op("LONG_REFRESH", deferrable=False, abort_on_kill=True)
     rec.expect_runs(1)
     rec.abort_requested()
@@ -264,7 +264,7 @@ async def test_deferred_kill_aborts_this_run(
     from .helpers import collect_events, rebuild
 
     dss_emulator.speed = 5
-    context = make_context()
+    context = make_context(FakeStateStore())
     op = run_op("LONG_REFRESH", deferrable=True, abort_on_kill=abort_on_kill)
     rec.expect_runs(1)
     with pytest.raises(TaskDeferred) as deferred:
@@ -290,7 +290,7 @@ async def test_deferred_kill_aborts_this_run(
 def test_wait_fault_error_is_ours_even_when_run_fails(dss_emulator: DSSEmulator, rec: Recorder) -> None:
     """A failing run whose log cannot be fetched still fails with the run's own error, not the fetch's."""
     dss_emulator.faults.add({"route": "log", "kind": "status", "status": 503})
-    context = make_context()
+    context = make_context(FakeStateStore())
     op = run_op("NIGHTLY_EXPORT", deferrable=False)
     rec.expect_runs(1)
     _, err, elapsed = call(op.execute, context)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -32,13 +31,6 @@ FAST = PollSchedule(poll_interval=0.05, max_interval=0.2)
 ROUTES = ("run", "get_run_for_trigger", "run_details", "log", "report")
 #: Kinds that do not apply: a truncated/non-JSON log or report is text/bytes, not JSON.
 _SKIP = {("log", "truncated"), ("log", "non_json"), ("report", "truncated"), ("report", "non_json")}
-
-
-@pytest.fixture
-def hook(dss_emulator: DSSEmulator) -> Iterator[DSSHook]:
-    h = DSSHook(CONN_ID)
-    yield h
-    h.close()
 
 
 def worker_flow(hook: DSSHook, scenario: str = "QUALITY_CHECKS", params: dict[str, Any] | None = None) -> str:

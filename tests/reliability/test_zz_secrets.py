@@ -24,9 +24,10 @@ from dss_provider.operators.run_scenario import DSSRunScenarioOperator
 from dss_provider.sensors.scenario_run import DSSScenarioRunSensor
 from dss_provider.triggers.scenario_run import DSSScenarioRunTrigger
 from dss_provider.triggers.trigger_fire import DSSTriggerFireTrigger
+from tests.fakes import FakeStateStore, make_context
 
 from .conftest import FIGURES, SECRET_FORMS, SINK, Recorder
-from .helpers import API_KEY, REPO, call, keep_context, make_context, run_deferred
+from .helpers import API_KEY, REPO, call, keep_context, run_deferred
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -48,7 +49,7 @@ def test_rendered_templates_trigger_kwargs_and_xcom_hold_no_key(
         poll_interval=0.05,
         max_poll_interval=0.2,
     )
-    context = make_context("templated")
+    context = make_context(FakeStateStore(), task_id="templated")
     context["params"] = {"project": "DEMO", "scenario": "BUILD_SALES"}
     from jinja2.sandbox import SandboxedEnvironment
 
@@ -191,12 +192,12 @@ def test_whole_session_scan(dss_emulator: DSSEmulator, rec: Recorder) -> None:
         poll_interval=0.05,
         max_poll_interval=0.2,
     )
-    context = make_context("whole")
+    context = make_context(FakeStateStore(), task_id="whole")
     rec.expect_runs(1)
     rec.keep("return value", run_deferred(op, context, rec))
     keep_context(rec, context, op)
     missing = DSSRunScenarioOperator(task_id="missing", project_key="DEMO", scenario_id="NOPE")
-    _, err, _ = call(missing.execute, make_context("missing"))
+    _, err, _ = call(missing.execute, make_context(FakeStateStore(), task_id="missing"))
     assert err is not None, "a run of a scenario DSS does not have must fail"
     rec.failed("missing", err)
     everything = "\n".join(SINK.lines)

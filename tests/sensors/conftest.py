@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from tests.dss_support import dss_emulator, fast_backoff, hook
+from tests.dss_support import dss_emulator
 
-__all__ = ["dss_emulator", "fast_backoff", "hook"]
+__all__ = ["dss_emulator"]

@@ -6,9 +6,9 @@ import asyncio
 from typing import Any
 
 from dss_provider.emulator.server import DSSEmulator
-from tests.dss_support import dss_emulator, fast_backoff, fire, hook, wait_run_id
+from tests.dss_support import dss_emulator, fire, wait_run_id
 
-__all__ = ["collect", "counters", "dss_emulator", "fast_backoff", "fire", "hook", "run_state", "wait_run_id"]
+__all__ = ["collect", "counters", "dss_emulator", "fire", "run_state", "wait_run_id"]
 
 
 def counters(dss: DSSEmulator, scenario_id: str) -> dict[str, Any]:
