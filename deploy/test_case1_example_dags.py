@@ -14,7 +14,15 @@ from typing import Any
 import pytest
 
 from deploy.harness import DagRunResult, Deployment, deploy_seed, parse_time, stretch_runs
-from tests.e2e.test_example_dags import EXAMPLE_DAG_IDS, RUN_ID, _assert_run_dict, _assert_runs
+from tests.e2e.test_example_dags import (
+    DSS_RUNS,
+    EXAMPLE_DAG_IDS,
+    MAPPED_OUTCOMES,
+    RUN_ID,
+    TASK_STATES,
+    _assert_run_dict,
+    _assert_runs,
+)
 
 pytestmark = pytest.mark.timeout(280)
 
@@ -23,7 +31,7 @@ Check = Callable[[DagRunResult, Deployment], None]
 
 def _run_and_wait(result: DagRunResult, dep: Deployment) -> None:
     assert result.state == "success"
-    assert result.tasks == {"build_sales": "success", "quality_checks": "success", "summarize": "success"}
+    assert result.tasks == TASK_STATES["dss_run_and_wait"]
     build = _assert_run_dict(result, "build_sales", dep.dss, "BUILD_SALES", "SUCCESS")
     assert [s["outcome"] for s in build["steps"]] == ["SUCCESS"] * 3
     checks = _assert_run_dict(result, "quality_checks", dep.dss, "QUALITY_CHECKS", "WARNING")
@@ -33,7 +41,7 @@ def _run_and_wait(result: DagRunResult, dep: Deployment) -> None:
 
 def _run_deferred(result: DagRunResult, dep: Deployment) -> None:
     assert result.state == "success"
-    assert result.tasks == {"build_sales": "success", "check_params": "success"}
+    assert result.tasks == TASK_STATES["dss_run_deferred"]
     run = _assert_run_dict(result, "build_sales", dep.dss, "BUILD_SALES", "SUCCESS")
     assert run["trigger_params"]["region"] == "EMEA"
     assert run["trigger_params"]["airflow_run_id"] == result.run_id
@@ -43,12 +51,7 @@ def _run_deferred(result: DagRunResult, dep: Deployment) -> None:
 
 def _fire_and_sense(result: DagRunResult, dep: Deployment) -> None:
     assert result.state == "success"
-    assert result.tasks == {
-        "fire": "success",
-        "run_started": "success",
-        "run_finished": "success",
-        "report": "success",
-    }
+    assert result.tasks == TASK_STATES["dss_fire_and_sense"]
     fired = result.xcom("fire")
     assert fired["run_id"] is None and fired["trigger_id"] == "manual"
     run_id = result.xcom("run_started")
@@ -60,12 +63,7 @@ def _fire_and_sense(result: DagRunResult, dep: Deployment) -> None:
 
 
 def _timeout_and_abort(result: DagRunResult, dep: Deployment) -> None:
-    assert result.tasks == {
-        "refresh_with_timeout": "failed",
-        "start_refresh": "success",
-        "refresh_started": "success",
-        "abort_refresh": "success",
-    }
+    assert result.tasks == TASK_STATES["dss_timeout_and_abort"]
     assert result.state == "success"
     timed_out = result.xcom("refresh_with_timeout", "run_id")
     assert RUN_ID.match(timed_out) and result.xcom("refresh_with_timeout") is None
@@ -80,13 +78,7 @@ def _timeout_and_abort(result: DagRunResult, dep: Deployment) -> None:
 
 
 def _failure_log_and_report(result: DagRunResult, dep: Deployment) -> None:
-    assert result.tasks == {
-        "nightly_export": "failed",
-        "failing_step": "success",
-        "fetch_step_log": "success",
-        "fetch_junit_report": "success",
-        "surface": "failed",
-    }
+    assert result.tasks == TASK_STATES["dss_failure_log_and_report"]
     assert result.state == "failed"
     run_id = result.xcom("nightly_export", "run_id")
     assert RUN_ID.match(run_id) and result.xcom("nightly_export") is None
@@ -101,28 +93,21 @@ def _failure_log_and_report(result: DagRunResult, dep: Deployment) -> None:
 
 def _mapped_scenarios(result: DagRunResult, dep: Deployment) -> None:
     assert result.state == "success"
-    expected = {"PY_SCORING": "SUCCESS", "TESTS_SMOKE": "SUCCESS", "QUALITY_CHECKS": "WARNING"}
-    assert result.tasks == {
-        "scenarios_to_run": "success",
-        **{f"run_scenario[{i}]": "success" for i in range(3)},
-        "outcomes": "success",
-    }
+    expected = MAPPED_OUTCOMES
+    assert result.tasks == TASK_STATES["dss_mapped_scenarios"]
     for i, scenario in enumerate(expected):
         _assert_run_dict(result, f"run_scenario[{i}]", dep.dss, scenario, expected[scenario])
     assert result.xcom("outcomes") == expected
 
 
-#: dag id -> (its check, the DSS runs it makes: scenario -> outcome -> count)
-CHECKS: dict[str, tuple[Check, dict[str, dict[str, int]]]] = {
-    "dss_run_and_wait": (_run_and_wait, {"BUILD_SALES": {"SUCCESS": 1}, "QUALITY_CHECKS": {"WARNING": 1}}),
-    "dss_timeout_and_abort": (_timeout_and_abort, {"LONG_REFRESH": {"ABORTED": 2}}),
-    "dss_failure_log_and_report": (_failure_log_and_report, {"NIGHTLY_EXPORT": {"FAILED": 1}}),
-    "dss_run_deferred": (_run_deferred, {"BUILD_SALES": {"SUCCESS": 1}}),
-    "dss_mapped_scenarios": (
-        _mapped_scenarios,
-        {"PY_SCORING": {"SUCCESS": 1}, "TESTS_SMOKE": {"SUCCESS": 1}, "QUALITY_CHECKS": {"WARNING": 1}},
-    ),
-    "dss_fire_and_sense": (_fire_and_sense, {"BUILD_SALES": {"SUCCESS": 1}}),
+#: dag id -> its check (the DSS runs it makes: ``DSS_RUNS``)
+CHECKS: dict[str, Check] = {
+    "dss_run_and_wait": _run_and_wait,
+    "dss_timeout_and_abort": _timeout_and_abort,
+    "dss_failure_log_and_report": _failure_log_and_report,
+    "dss_run_deferred": _run_deferred,
+    "dss_mapped_scenarios": _mapped_scenarios,
+    "dss_fire_and_sense": _fire_and_sense,
 }
 #: DAGs of a batch touch different scenarios, so they run at the same time.
 BATCHES = [
@@ -155,9 +140,8 @@ def test_example_dags(deployment: Deployment, figures: dict[str, Any], batch: li
     results = {dag_id: deployment.result(dag_id, run_id, timeout=200) for dag_id, run_id in run_ids.items()}
     expected_runs: dict[str, dict[str, int]] = {}
     for dag_id, result in results.items():
-        check, runs = CHECKS[dag_id]
-        check(result, deployment)
-        expected_runs.update(runs)
+        CHECKS[dag_id](result, deployment)
+        expected_runs.update(DSS_RUNS[dag_id])
         run = deployment.dag_run(dag_id, result.run_id)
         took = (parse_time(run["end_date"]) or 0.0) - (parse_time(run["start_date"]) or 0.0)
         figures[dag_id] = f"{result.state} in {took:.0f}s"

@@ -35,6 +35,52 @@ EXAMPLE_DAG_IDS = {
 
 RUN_ID = re.compile(r"^\d{4}-\d\d-\d\d-\d\d-\d\d-\d\d-\d{3}$")
 
+#: The outcome of each scenario ``dss_mapped_scenarios`` maps over, in map order.
+MAPPED_OUTCOMES = {"PY_SCORING": "SUCCESS", "TESTS_SMOKE": "SUCCESS", "QUALITY_CHECKS": "WARNING"}
+
+#: dag id -> the state of each task once a run ends (``task[i]`` for mapped instances): the same under
+#: ``dag.test()`` here and under the scheduler in the deployment stage (deploy/test_case1_example_dags.py).
+TASK_STATES: dict[str, dict[str, str]] = {
+    "dss_run_and_wait": {"build_sales": "success", "quality_checks": "success", "summarize": "success"},
+    "dss_run_deferred": {"build_sales": "success", "check_params": "success"},
+    "dss_fire_and_sense": {
+        "fire": "success",
+        "run_started": "success",
+        "run_finished": "success",
+        "report": "success",
+    },
+    "dss_timeout_and_abort": {
+        "refresh_with_timeout": "failed",
+        "start_refresh": "success",
+        "refresh_started": "success",
+        "abort_refresh": "success",
+    },
+    "dss_failure_log_and_report": {
+        "nightly_export": "failed",
+        "failing_step": "success",
+        "fetch_step_log": "success",
+        "fetch_junit_report": "success",
+        "surface": "failed",
+    },
+    "dss_mapped_scenarios": {
+        "scenarios_to_run": "success",
+        **{f"run_scenario[{i}]": "success" for i in range(len(MAPPED_OUTCOMES))},
+        "outcomes": "success",
+    },
+    "dss_event_driven": {"process_dss_runs": "success"},
+}
+
+#: dag id -> the DSS runs one run of it makes: scenario -> outcome -> count.
+DSS_RUNS: dict[str, dict[str, dict[str, int]]] = {
+    "dss_run_and_wait": {"BUILD_SALES": {"SUCCESS": 1}, "QUALITY_CHECKS": {"WARNING": 1}},
+    "dss_run_deferred": {"BUILD_SALES": {"SUCCESS": 1}},
+    "dss_fire_and_sense": {"BUILD_SALES": {"SUCCESS": 1}},
+    "dss_timeout_and_abort": {"LONG_REFRESH": {"ABORTED": 2}},
+    "dss_failure_log_and_report": {"NIGHTLY_EXPORT": {"FAILED": 1}},
+    "dss_mapped_scenarios": {s: {o: 1} for s, o in MAPPED_OUTCOMES.items()},
+    "dss_event_driven": {},
+}
+
 
 def _counters(dss: Any, scenario: str, project: str = "DEMO") -> dict[str, Any]:
     return dss.stats()["scenarios"].get(f"{project}.{scenario}", {})
@@ -144,19 +190,19 @@ def test_examples_hold_no_secret(dss_emulator: Any) -> None:
 def test_run_and_wait(dss_emulator: Any, run_dag: Any) -> None:
     result = run_dag("dss_run_and_wait")
     assert result.state == "success"
-    assert result.tasks == {"build_sales": "success", "quality_checks": "success", "summarize": "success"}
+    assert result.tasks == TASK_STATES["dss_run_and_wait"]
     build = _assert_run_dict(result, "build_sales", dss_emulator, "BUILD_SALES", "SUCCESS")
     assert [s["outcome"] for s in build["steps"]] == ["SUCCESS"] * 3
     checks = _assert_run_dict(result, "quality_checks", dss_emulator, "QUALITY_CHECKS", "WARNING")
     assert [s["outcome"] for s in checks["steps"]] == ["SUCCESS", "WARNING"]
     assert result.xcom("summarize") == {"build_outcome": "SUCCESS", "checks_outcome": "WARNING"}
-    _assert_runs(dss_emulator, {"BUILD_SALES": {"SUCCESS": 1}, "QUALITY_CHECKS": {"WARNING": 1}})
+    _assert_runs(dss_emulator, DSS_RUNS["dss_run_and_wait"])
 
 
 def test_run_deferred_with_templated_trigger_params(dss_emulator: Any, run_dag: Any) -> None:
     result = run_dag("dss_run_deferred", conf={"region": "EMEA"})
     assert result.state == "success"
-    assert result.tasks == {"build_sales": "success", "check_params": "success"}
+    assert result.tasks == TASK_STATES["dss_run_deferred"]
     run = _assert_run_dict(result, "build_sales", dss_emulator, "BUILD_SALES", "SUCCESS")
     params = run["trigger_params"]
     assert params["region"] == "EMEA"
@@ -165,18 +211,13 @@ def test_run_deferred_with_templated_trigger_params(dss_emulator: Any, run_dag: 
     # DSS received exactly those params with the fire
     assert _emulated_run(dss_emulator, "BUILD_SALES", run["run_id"]).fire.params == params
     assert result.xcom("check_params") == params
-    _assert_runs(dss_emulator, {"BUILD_SALES": {"SUCCESS": 1}})
+    _assert_runs(dss_emulator, DSS_RUNS["dss_run_deferred"])
 
 
 def test_fire_then_sensors_chained_over_xcom(dss_emulator: Any, run_dag: Any) -> None:
     result = run_dag("dss_fire_and_sense")
     assert result.state == "success"
-    assert result.tasks == {
-        "fire": "success",
-        "run_started": "success",
-        "run_finished": "success",
-        "report": "success",
-    }
+    assert result.tasks == TASK_STATES["dss_fire_and_sense"]
     fired = result.xcom("fire")
     assert set(fired) == RUN_KEYS
     assert fired["run_id"] is None and fired["outcome"] is None and fired["steps"] == []
@@ -188,7 +229,7 @@ def test_fire_then_sensors_chained_over_xcom(dss_emulator: Any, run_dag: Any) ->
     assert finished["outcome"] == "SUCCESS" and len(finished["steps"]) == 3
     assert _emulated_run(dss_emulator, "BUILD_SALES", run_id).fire.trigger_run_id == fired["trigger_run_id"]
     assert result.xcom("report") == "SUCCESS"
-    _assert_runs(dss_emulator, {"BUILD_SALES": {"SUCCESS": 1}})
+    _assert_runs(dss_emulator, DSS_RUNS["dss_fire_and_sense"])
 
 
 def test_timeout_aborts_the_run_and_abort_task(dss_emulator: Any, run_dag: Any) -> None:
@@ -198,12 +239,7 @@ def test_timeout_aborts_the_run_and_abort_task(dss_emulator: Any, run_dag: Any) 
     started = time.monotonic()
     result = run_dag("dss_timeout_and_abort")
     took = time.monotonic() - started
-    assert result.tasks == {
-        "refresh_with_timeout": "failed",
-        "start_refresh": "success",
-        "refresh_started": "success",
-        "abort_refresh": "success",
-    }
+    assert result.tasks == TASK_STATES["dss_timeout_and_abort"]
     assert result.state == "success"  # the leaf (abort_refresh) succeeded
     assert took < 120, took  # nobody waited for the 120 s runs
     timed_out_run = result.xcom("refresh_with_timeout", "run_id")
@@ -219,7 +255,7 @@ def test_timeout_aborts_the_run_and_abort_task(dss_emulator: Any, run_dag: Any) 
     assert abort["run_id"] == started_run and abort["aborted"] is True and abort["outcome"] == "ABORTED"
     assert _emulated_run(dss_emulator, "LONG_REFRESH", started_run).outcome == "ABORTED"
 
-    _assert_runs(dss_emulator, {"LONG_REFRESH": {"ABORTED": 2}})
+    _assert_runs(dss_emulator, DSS_RUNS["dss_timeout_and_abort"])
     assert _counters(dss_emulator, "LONG_REFRESH")["runs_aborted"] == 2
 
 
@@ -240,13 +276,7 @@ def test_failure_fetches_failing_step_log_and_junit_report(
     dss_emulator: Any, run_dag: Any, tmp_path: Path
 ) -> None:
     result = run_dag("dss_failure_log_and_report", conf={"output_dir": str(tmp_path)})
-    assert result.tasks == {
-        "nightly_export": "failed",
-        "failing_step": "success",
-        "fetch_step_log": "success",
-        "fetch_junit_report": "success",
-        "surface": "failed",
-    }
+    assert result.tasks == TASK_STATES["dss_failure_log_and_report"]
     assert result.state == "failed"
     run_id = result.xcom("nightly_export", "run_id")
     assert RUN_ID.match(run_id) and result.xcom("nightly_export") is None
@@ -266,30 +296,24 @@ def test_failure_fetches_failing_step_log_and_junit_report(
     assert report_path.is_file() and report_path.parent == log_path.parent
     xml = report_path.read_text(encoding="utf-8")
     assert "<testsuite" in xml and "access denied" in xml
-    _assert_runs(dss_emulator, {"NIGHTLY_EXPORT": {"FAILED": 1}})
+    _assert_runs(dss_emulator, DSS_RUNS["dss_failure_log_and_report"])
 
 
 def test_mapped_scenarios(dss_emulator: Any, run_dag: Any) -> None:
     result = run_dag("dss_mapped_scenarios")
     assert result.state == "success"
-    assert result.tasks == {
-        "scenarios_to_run": "success",
-        "run_scenario[0]": "success",
-        "run_scenario[1]": "success",
-        "run_scenario[2]": "success",
-        "outcomes": "success",
-    }
-    expected = {"PY_SCORING": "SUCCESS", "TESTS_SMOKE": "SUCCESS", "QUALITY_CHECKS": "WARNING"}
+    assert result.tasks == TASK_STATES["dss_mapped_scenarios"]
+    expected = MAPPED_OUTCOMES
     for i, scenario in enumerate(["PY_SCORING", "TESTS_SMOKE", "QUALITY_CHECKS"]):
         _assert_run_dict(result, f"run_scenario[{i}]", dss_emulator, scenario, expected[scenario])
     assert result.xcom("outcomes") == expected
-    _assert_runs(dss_emulator, {s: {o: 1} for s, o in expected.items()})
+    _assert_runs(dss_emulator, DSS_RUNS["dss_mapped_scenarios"])
 
 
 def test_event_driven_by_hand_reports_no_dss_run(dss_emulator: Any, run_dag: Any) -> None:
     """``dags test`` runs no watcher (no triggerer): the DAG says so; the real trigger runs in deploy/."""
     result = run_dag("dss_event_driven")
     assert result.state == "success"
-    assert result.tasks == {"process_dss_runs": "success"}
+    assert result.tasks == TASK_STATES["dss_event_driven"]
     assert result.xcom("process_dss_runs") == []
-    _assert_runs(dss_emulator, {})
+    _assert_runs(dss_emulator, DSS_RUNS["dss_event_driven"])
