@@ -59,19 +59,11 @@ def check_outcome(
             )
             return
         log.error("DSS %s finished WARNING%s: %s", where, took, verdict.reason)
-        raise DSSScenarioRunFailed(
-            f"DSS {target.describe()} finished WARNING and fail_on_warning=True: {verdict.reason}.",
-            outcome=outcome,
-            target=target,
-            first_error=verdict.first_error,
-            run=summary,
-        )
-    log.error("DSS %s finished %s%s: %s", where, outcome, took, verdict.reason)
-    log_failed_step_tail(log, hook, target, verdict.first_error, log_tail_lines)
+        message = f"DSS {target.describe()} finished WARNING and fail_on_warning=True: {verdict.reason}."
+    else:
+        log.error("DSS %s finished %s%s: %s", where, outcome, took, verdict.reason)
+        log_failed_step_tail(log, hook, target, verdict.first_error, log_tail_lines)
+        message = f"DSS {target.describe()} finished {outcome}: {verdict.reason}."
     raise DSSScenarioRunFailed(
-        f"DSS {target.describe()} finished {outcome}: {verdict.reason}.",
-        outcome=outcome,
-        target=target,
-        first_error=verdict.first_error,
-        run=summary,
+        message, outcome=outcome, target=target, first_error=verdict.first_error, run=summary
     )
