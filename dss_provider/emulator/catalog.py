@@ -11,10 +11,10 @@ from dss_provider.emulator.state import (
     BadRequest,
     Forbidden,
     JsonDict,
-    NotFound,
     Project,
     Scenario,
     Unauthorized,
+    lookup,
     normalize_settings,
     scenario_id_from_name,
     validate_id,
@@ -56,19 +56,14 @@ class Catalog:
                 "Failed to read project permissions",
                 f"Failed to read project permissions: this API key may not access project {project_key}",
             )
-        project = self.projects.get(project_key)
-        if project is None:
-            raise NotFound(f"Project does not exist: {project_key}")
-        return project
+        return lookup(self.projects, project_key, "project key", f"Project does not exist: {project_key}")
 
     def scenario(self, key: ApiKey, project_key: str, scenario_id: str) -> Scenario:
         """The scenario ``project_key.scenario_id`` as ``key`` may see it (403/404 otherwise)."""
-        project = self.project(key, project_key)
-        validate_id(scenario_id, "scenario id")
-        sc = project.scenarios.get(scenario_id)
-        if sc is None:
-            raise NotFound(f"Scenario does not exist: {project_key}.{scenario_id}")
-        return sc
+        scenarios = self.project(key, project_key).scenarios
+        return lookup(
+            scenarios, scenario_id, "scenario id", f"Scenario does not exist: {project_key}.{scenario_id}"
+        )
 
     def all_scenarios(self, key: ApiKey | None = None) -> list[Scenario]:
         """Every scenario of every project ``key`` may access (all of them without a key)."""
@@ -170,11 +165,9 @@ class Catalog:
 
     def discussion(self, sc: Scenario, discussion_id: str) -> JsonDict:
         """The discussion ``discussion_id`` of the scenario (404 if unknown)."""
-        validate_id(discussion_id, "discussion id")
-        d = sc.discussions.get(discussion_id)
-        if d is None:
-            raise NotFound(f"Discussion does not exist: {discussion_id}")
-        return d
+        return lookup(
+            sc.discussions, discussion_id, "discussion id", f"Discussion does not exist: {discussion_id}"
+        )
 
     def create_discussion(self, sc: Scenario, body: Any, user: str, now_ms: int) -> JsonDict:
         """Open a discussion on the scenario (topic and optional first reply from ``body``)."""

@@ -67,6 +67,7 @@ from dss_provider.emulator.state import (
     ScenarioCounters,
     StepPlan,
     StepScript,
+    lookup,
     parse_script,
     validate_id,
     worst,
@@ -192,11 +193,7 @@ class Engine:
 
     def run(self, sc: Scenario, run_id: str) -> Run:
         """The run ``run_id`` of a scenario (404 if unknown)."""
-        validate_id(run_id, "run id")
-        run = sc.runs.get(run_id)
-        if run is None:
-            raise NotFound(f"Scenario run does not exist: {sc.full_id} run {run_id}")
-        return run
+        return lookup(sc.runs, run_id, "run id", f"Scenario run does not exist: {sc.full_id} run {run_id}")
 
     def fire_of(self, sc: Scenario, trigger_id: str, trigger_run_id: str) -> Fire:
         """The trigger fire ``trigger_id/trigger_run_id`` of a scenario (404 if unknown)."""

@@ -11,7 +11,7 @@ import copy
 import re
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 OUTCOMES: tuple[str, ...] = ("SUCCESS", "WARNING", "FAILED", "ABORTED")
 _OUTCOME_RANK = {name: rank for rank, name in enumerate(OUTCOMES)}
@@ -108,6 +108,18 @@ def validate_id(value: str, what: str) -> str:
         shown = value[:60] if isinstance(value, str) else type(value).__name__
         raise BadRequest(f"Illegal {what}", f"Illegal {what} {shown!r}: only letters, digits, '_', '-', '.'")
     return value
+
+
+_Found = TypeVar("_Found")
+
+
+def lookup(items: dict[str, _Found], item_id: str, what: str, missing: str) -> _Found:
+    """``items[item_id]``: 400 when ``item_id`` is no valid ``what``, 404 (``missing``) when unknown."""
+    validate_id(item_id, what)
+    found = items.get(item_id)
+    if found is None:
+        raise NotFound(missing)
+    return found
 
 
 # ----------------------------------------------------------------------------------------------
