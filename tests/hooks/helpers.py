@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 
 import pytest
 
@@ -20,4 +21,11 @@ def env_conn(conn_id: str) -> dict[str, object]:
     return json.loads(os.environ[f"AIRFLOW_CONN_{conn_id.upper()}"])
 
 
-__all__ = ["TLSServer", "env_conn", "set_conn"]
+def free_port() -> int:
+    """A loopback port nothing listens on (connections to it are refused)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+__all__ = ["TLSServer", "env_conn", "free_port", "set_conn"]

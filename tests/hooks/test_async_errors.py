@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import socket
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ from dss_provider.exceptions import DSSConnectionError
 from dss_provider.hooks.dss_async import DSSAsyncHook
 from dss_provider.protocol import endpoints
 
-from .helpers import set_conn
+from .helpers import free_port, set_conn
 
 
 def _retry_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -24,9 +23,7 @@ async def test_a_refused_run_request_is_sent_again(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Connection refused: DSS never saw the request, so even a run request is retried."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     set_conn(monkeypatch, "refused", host=f"http://127.0.0.1:{port}", password="k-refused-1")
     caplog.set_level(logging.WARNING)
     async with DSSAsyncHook("refused", retries=2) as hook:

@@ -20,7 +20,7 @@ from dss_provider.hooks import dss_async
 from dss_provider.hooks.dss_async import DSSAsyncHook
 from dss_provider.protocol import endpoints, procedures
 
-from .helpers import set_conn
+from .helpers import free_port, set_conn
 
 
 async def test_execute_against_dss(dss_emulator: DSSEmulator) -> None:
@@ -157,11 +157,7 @@ async def test_retry_after_is_honoured(dss_emulator: DSSEmulator) -> None:
 
 
 async def test_unreachable_host(monkeypatch: pytest.MonkeyPatch) -> None:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     set_conn(monkeypatch, "closed", host=f"http://127.0.0.1:{port}", password="k-closed")
     async with DSSAsyncHook("closed", retries=1) as hook:
         with pytest.raises(

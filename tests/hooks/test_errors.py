@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import socket
 import time
 
 import pytest
@@ -21,13 +20,7 @@ from dss_provider.exceptions import (
 )
 from dss_provider.hooks.dss import DSSHook
 
-from .helpers import set_conn
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from .helpers import free_port, set_conn
 
 
 def test_unknown_project(hook: DSSHook) -> None:

@@ -23,7 +23,7 @@ from dss_provider.hooks.dss_async import DSSAsyncHook
 from dss_provider.protocol import endpoints
 from dss_provider.protocol.retry import DSSTransportError
 
-from .helpers import set_conn
+from .helpers import free_port, set_conn
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -33,10 +33,7 @@ KEY = "never-sent-key-0d9c8b"
 @contextmanager
 def closed_port() -> Iterator[str]:
     """The URL of a port nothing listens on: connections are refused."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
+    yield f"http://127.0.0.1:{free_port()}"
 
 
 @contextmanager
