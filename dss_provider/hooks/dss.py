@@ -12,6 +12,7 @@ import tenacity
 
 from dss_provider.compat import BaseHook
 from dss_provider.exceptions import DSSConfigurationError, DSSConnectionError, DSSError
+from dss_provider.hooks import waiting
 from dss_provider.hooks.connection import (
     CONN_TYPE,
     DEFAULT_CONN_ID,
@@ -22,7 +23,9 @@ from dss_provider.hooks.connection import (
 from dss_provider.protocol import endpoints, procedures
 from dss_provider.protocol.endpoints import ApiRequest
 from dss_provider.protocol.errors import decode_json, error_for_status, parse_retry_after
+from dss_provider.protocol.polling import PollSchedule
 from dss_provider.protocol.retry import describe_exception, is_ambiguous, retrying_rule, transport_error
+from dss_provider.protocol.waiter import Done, Waiter
 
 if TYPE_CHECKING:
     import requests
@@ -38,6 +41,8 @@ log = logging.getLogger(__name__)
 
 #: How long to look for the run of a fire whose answer was lost, before firing again.
 FIRE_RECONCILE_SECONDS = 10.0
+#: The gap between two of those looks.
+FIRE_RECONCILE_GAP = 0.5
 #: How far the DSS clock may lag ours when matching a lost request's fire by its timestamp. Runs that
 #: existed before the request are excluded by id, so a generous window is safe.
 FIRE_CLOCK_SKEW_MS = 60_000
@@ -331,22 +336,30 @@ class DSSHook(BaseHook):
         since_ms: int,
         known: frozenset[str] = frozenset(),
     ) -> tuple[dict[str, Any] | None, DSSError | None]:
-        """The run a lost request started, if any; and the lookup error when no lookup succeeded."""
-        deadline = time.monotonic() + FIRE_RECONCILE_SECONDS
-        lookup_error: DSSError | None = None
+        """The run a lost request started, if any; and the lookup error when no lookup succeeded.
+
+        Looks every ``FIRE_RECONCILE_GAP`` seconds for up to ``FIRE_RECONCILE_SECONDS`` (a
+        :class:`~dss_provider.protocol.waiter.Waiter` like every wait; a permanent error ends it).
+        """
         looked = False
-        while True:
-            try:
-                run = self.run_procedure(
-                    procedures.find_fired_run(project_key, scenario_id, params, since_ms, known)
-                )
-                looked = True
-            except DSSError as err:
-                log.warning("Could not list the runs of %s/%s: %s", project_key, scenario_id, err)
-                lookup_error, run = err, None
-            if run is not None or time.monotonic() >= deadline:
-                return run, (None if looked else lookup_error)
-            time.sleep(0.5)
+
+        def look() -> dict[str, Any] | None:
+            nonlocal looked
+            run: dict[str, Any] | None = self.run_procedure(
+                procedures.find_fired_run(project_key, scenario_id, params, since_ms, known)
+            )
+            looked = True
+            return run
+
+        waiter: Waiter[dict[str, Any]] = Waiter(
+            PollSchedule(FIRE_RECONCILE_GAP, FIRE_RECONCILE_GAP),
+            deadline=time.time() + FIRE_RECONCILE_SECONDS,
+        )
+        outcome = waiting.drive(waiter, look, f"the runs of {project_key}/{scenario_id}", log)
+        if isinstance(outcome, Done):
+            return outcome.value, None
+        error = outcome.error if isinstance(outcome.error, DSSError) else None
+        return None, (None if looked else error)
 
     def abort_run(self, project_key: str, scenario_id: str, run_id: str) -> bool:
         """Abort this one run (through its future); False when it had already finished."""
