@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from dss_provider.handles._raw import RawObject
 from dss_provider.protocol import endpoints
 from dss_provider.protocol.models import ms_to_datetime
 
@@ -13,16 +14,12 @@ if TYPE_CHECKING:
     from dss_provider.hooks.dss import DSSHook
 
 
-class DSSScenarioStatus:
-    """The light status of a scenario."""
+class DSSScenarioStatus(RawObject):
+    """The light status of a scenario (``get_raw()``: as DSS returned it)."""
 
     def __init__(self, scenario: DSSScenario, data: dict[str, Any]) -> None:
+        super().__init__(data)
         self.scenario = scenario
-        self.data = data
-
-    def get_raw(self) -> dict[str, Any]:
-        """The status as DSS returned it."""
-        return self.data
 
     @property
     def running(self) -> bool:
@@ -35,16 +32,12 @@ class DSSScenarioStatus:
         return ms_to_datetime(self.data.get("nextRun"))
 
 
-class DSSScenarioListItem:
+class DSSScenarioListItem(RawObject):
     """An item of ``list_scenarios``. Unlike the official client, ``id`` is the id, not the name."""
 
     def __init__(self, hook: DSSHook, data: dict[str, Any]) -> None:
+        super().__init__(data)
         self.hook = hook
-        self.data = data
-
-    def get_raw(self) -> dict[str, Any]:
-        """The list item as DSS returned it."""
-        return self.data
 
     def to_scenario(self) -> DSSScenario:
         """The scenario's handle."""

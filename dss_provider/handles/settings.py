@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from dss_provider.handles._raw import RawObject
 from dss_provider.protocol import endpoints
 
 if TYPE_CHECKING:
@@ -36,16 +37,12 @@ def _starting_from(year: int | None, month: int | None, day: int | None, *, mont
     return start.strftime("%Y-%m-%dT%H:%M:%S.000%z")
 
 
-class DSSScenarioSettings:
+class DSSScenarioSettings(RawObject):
     """Settings of a scenario; ``get_raw()`` is a live reference, ``save()`` sends it."""
 
     def __init__(self, scenario: DSSScenario, data: dict[str, Any]) -> None:
+        super().__init__(data)
         self.scenario = scenario
-        self.data = data
-
-    def get_raw(self) -> dict[str, Any]:
-        """The settings as DSS returned them (edits go through ``save``)."""
-        return self.data
 
     @property
     def active(self) -> bool:
