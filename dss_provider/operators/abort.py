@@ -14,10 +14,13 @@ from dss_provider.hooks.connection import DEFAULT_CONN_ID
 from dss_provider.operators._base import _DSSScenarioOperator
 from dss_provider.operators.task_output import push_xcom
 from dss_provider.protocol.models import RunOutcome, run_is_finished, run_outcome
-from dss_provider.protocol.polling import DEFAULT_ABORT_MAX_POLL_INTERVAL, capped_schedule
+from dss_provider.protocol.polling import (
+    DEFAULT_ABORT_MAX_POLL_INTERVAL,
+    DEFAULT_ABORT_POLL_INTERVAL,
+    capped_schedule,
+)
 
 DEFAULT_ABORT_TIMEOUT = 600.0
-DEFAULT_ABORT_POLL_INTERVAL = 2.0
 
 
 class DSSAbortScenarioOperator(_DSSScenarioOperator):

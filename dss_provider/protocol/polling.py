@@ -30,7 +30,8 @@ DEFAULT_FIRE_POLL_INTERVAL = 1.0
 DEFAULT_FIRE_MAX_POLL_INTERVAL = 10.0
 #: Longest gap of a handle's wait given only a ``poll_interval`` (``run_and_wait(poll_interval=...)``).
 DEFAULT_HANDLE_MAX_POLL_INTERVAL = 15.0
-#: Longest gap while the abort operator waits for an aborted run to end.
+#: Gaps while the abort operator waits for an aborted run to end.
+DEFAULT_ABORT_POLL_INTERVAL = 2.0
 DEFAULT_ABORT_MAX_POLL_INTERVAL = 10.0
 #: Polling of a late fire's run after the deadline (see the run operator's grace period).
 LATE_FIRE_POLL_INTERVAL = 0.5

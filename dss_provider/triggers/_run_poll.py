@@ -32,6 +32,7 @@ from typing import Any
 from dss_provider.exceptions import DSSAPIError, DSSAuthenticationError, DSSConfigurationError, DSSError
 from dss_provider.hooks.dss_async import DSSAsyncHook
 from dss_provider.protocol import endpoints
+from dss_provider.protocol.polling import PollSchedule
 from dss_provider.triggers._run_cursor import RunKey, run_key
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ def backoff(poll_interval: float, failures: int) -> float:
     """Wait after ``failures`` consecutive failures: doubling from ``poll_interval``, bounded."""
     if failures <= 0:
         return poll_interval
-    return min(poll_interval * 2.0 ** (failures - 1), max(poll_interval, MAX_ERROR_BACKOFF))
+    return PollSchedule(poll_interval, MAX_ERROR_BACKOFF).backoff(failures)
 
 
 def _error_text(err: BaseException) -> str:
