@@ -18,6 +18,8 @@ so a scenario list that disagrees with the run never ends a wait wrongly.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 import logging
 import math
 import time
@@ -28,6 +30,7 @@ from typing import Any, Literal
 from dss_provider.exceptions import DSSError
 from dss_provider.hooks.dss_async import DSSAsyncHook
 from dss_provider.protocol import endpoints
+from dss_provider.protocol.errors import error_for_bad_body
 from dss_provider.protocol.polling import PollSchedule
 
 log = logging.getLogger(__name__)
@@ -150,8 +153,9 @@ class ProjectWatch:
 
     async def _poll(self, hook: DSSAsyncHook) -> None:
         self.polls += 1
+        request = _list_request(self.project_key)
         try:
-            items = await hook.execute(endpoints.list_scenarios(self.project_key))
+            running = _running_starts(request, await hook.execute(request))
         except DSSError as err:
             log.warning(
                 "Listing the scenarios of %s failed (%s); each run is asked instead", self.project_key, err
@@ -159,7 +163,6 @@ class ProjectWatch:
             self._wake_all("check")
             return
         now = time.time()
-        running = _running_starts(items)
         for waiter in list(self._waiters):
             listed = running.get(waiter.scenario_id)
             if listed is None or abs(listed - waiter.start_ms) > SAME_START_MS:
@@ -179,13 +182,31 @@ def _wake(waiter: _Waiter, why: Wake) -> None:
         waiter.woken.set_result(why)
 
 
-def _running_starts(items: Any) -> dict[str, int]:
-    """Scenario id -> start (ms) of the scenarios the list shows running."""
+def _list_request(project_key: str) -> endpoints.ApiRequest:
+    """The scenario list, asked as text: :func:`_running_starts` decodes it item by item."""
+    return dataclasses.replace(endpoints.list_scenarios(project_key), response="text")
+
+
+def _listed(item: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """What a listed scenario says (id, running, start): the decoder keeps no item's whole dict."""
+    return item.get("id"), item.get("running"), item.get("start")
+
+
+def _running_starts(request: endpoints.ApiRequest, text: str) -> dict[str, int]:
+    """Scenario id -> start (ms) of the scenarios the list shows running.
+
+    The thousands of items of a big project are read one by one into the three facts needed (the
+    list's peak memory is one item, not the whole list of dicts).
+    """
+    try:
+        items = json.loads(text, object_hook=_listed) if text.strip() else []
+    except ValueError:
+        raise error_for_bad_body(request, 200, text, "a body that is not valid JSON") from None
     out: dict[str, int] = {}
     for item in items if isinstance(items, list) else []:
-        if isinstance(item, dict) and item.get("running") and item.get("id"):
+        if isinstance(item, tuple) and item[1] and item[0]:
             try:
-                out[str(item["id"])] = int(item.get("start") or 0)
+                out[str(item[0])] = int(item[2] or 0)
             except (TypeError, ValueError):
                 continue
     return out

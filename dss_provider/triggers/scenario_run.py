@@ -29,6 +29,7 @@ when ``abort_on_kill`` is set.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import AsyncIterator, Awaitable
 from typing import Any
@@ -330,9 +331,7 @@ class _RunWait:
         self.trigger = trigger
         self.hook = hook
         trigger._web_url = hook.config.web_url
-        self.schedule = PollSchedule(
-            trigger.poll_interval, trigger.max_poll_interval, trigger.expected_duration
-        )
+        self.schedule = _schedule(trigger.poll_interval, trigger.max_poll_interval, trigger.expected_duration)
         self.started_at = time.time()
         # One request description for the whole wait (it is immutable): no per-poll validation/quoting.
         self.request = endpoints.get_run_details(trigger.project_key, trigger.scenario_id, run_id)
@@ -382,6 +381,12 @@ class _RunWait:
             return trigger._finished_event(details, facts)
         trigger._seen_run = trigger._seen_answer = facts
         return None
+
+
+@functools.lru_cache(maxsize=256)
+def _schedule(poll_interval: float, max_interval: float, expected_duration: float | None) -> PollSchedule:
+    """The (immutable) schedule of these parameters, one for all the waits that share them."""
+    return PollSchedule(poll_interval, max_interval, expected_duration)
 
 
 def _ended(woken: asyncio.Future[project_watch.Wake]) -> bool:
