@@ -7,7 +7,10 @@ builds N triggers on those runs and runs them all with ``asyncio.gather``. Runs 
 figure here is wall-clock time.
 
 Measured in the child: RSS above its baseline (taken after imports and a warm-up wait, so code and
-the shared client's first set-up are not counted per wait), CPU time (``time.process_time``) per poll,
+the shared client's first set-up are not counted per wait; the peak is the kernel's high-water mark,
+reset at the baseline, so nothing samples inside the measured process: on this kind of machine every
+wake-up of an idle event loop costs ~0.25 ms of CPU, which a sampler would add to the waits' CPU; a
+0.25 s sampler is the fallback off Linux), CPU time (``time.process_time``) per poll,
 the delay from the run's end (``run.end`` of the event) to the event, and requests per completed wait
 (the emulator's per-route counters, read by the child just before and after its measured phase, so
 its warm-up wait and the reference GETs it makes afterwards are not counted as polls).
@@ -19,7 +22,12 @@ task, every thread builds its own ``dataikuapi.DSSClient`` (so its own ``request
 connection); no client is shared between threads. Threads are capped (see ``THREAD_CAP``); the memory
 per wait of larger N is extrapolated from the largest thread run.
 
-``DSS_BENCH_SCALE_SIZES=1000`` (comma-separated) runs only the given sizes, for iterating on one size.
+At N=1,000 (issue 14's figures) the trigger child runs ``REPEATS`` times on fresh runs (the machine is
+shared: one run's CPU time is not a figure) and the rows give the median with the min and max.
+
+``DSS_BENCH_SCALE_SIZES=1000`` (comma-separated) runs only the given sizes, for iterating on one size;
+``DSS_BENCH_SCALE_REPEATS=N`` sets the repeats at N=1,000; ``DSS_BENCH_SCALE_THREADS=0`` skips the
+thread baseline.
 """
 
 from __future__ import annotations
@@ -44,6 +52,7 @@ from benchmarks._common import (
     client_cores,
     fmt_ms,
     make_seed,
+    median,
     percentile,
     run_child,
 )
@@ -67,6 +76,8 @@ ISSUE14_CPU_PER_POLL = 0.00030
 ISSUE14_CPU_BEFORE = "0.49 ms"
 ISSUE14_MEMORY_PER_WAIT = 5 * 1024
 ISSUE14_MEMORY_BEFORE = "7.5-7.9 KiB"
+#: Trigger runs at N=ISSUE14_N (median, min and max are reported).
+REPEATS = 3
 DELAY_MARGIN = 0.250
 FLOOR_CONCURRENCY = 10
 
@@ -119,123 +130,198 @@ def _sizes(ctx: Context) -> tuple[int, ...]:
     return SMOKE_SIZES if ctx.smoke else FULL_SIZES
 
 
+def _repeats(ctx: Context, n: int) -> int:
+    if ctx.smoke or n != ISSUE14_N:
+        return 1
+    return max(1, int(os.environ.get("DSS_BENCH_SCALE_REPEATS", "").strip() or REPEATS))
+
+
 def run(ctx: Context) -> list[Row]:
     sizes = _sizes(ctx)
     cap = SMOKE_THREAD_CAP if ctx.smoke else THREAD_CAP
+    if os.environ.get("DSS_BENCH_SCALE_THREADS", "").strip() == "0":
+        cap = 0
     rows: list[Row] = []
     thread_per_wait: float | None = None
     for n in sizes:
-        poll, poll_note = _poll_interval(ctx, n)
-        # Set-up (fire + resolve, then the child's imports) must fit before the first run ends.
-        setup_guess = 6.0 + n / 400.0
-        base = max(2 * poll, setup_guess) + 2 * poll
-        spread = SPREAD_FRACTION * 10 * poll
-        durations = _durations(n, base, spread)
-        seed = make_seed(PROJECT, [*durations, 0.05], prefix="S")
-        warm = f"S{n:05d}"
-        ctx.log(f"scale: N={n}: runs of {base:.0f}-{base + spread:.0f}s, {poll_note}")
-        with EmulatorProcess(ctx.workdir, seed, speed=1.0, history_limit=10) as emu:
-            warm_fire = emu.fire(PROJECT, warm)
-            warm_run = emu.run_of_fire(PROJECT, warm, warm_fire)["runId"]
-            time.sleep(0.2)
-            runs, setup = _start_runs(emu, n)
-            ctx.log(f"scale: N={n}: {n} runs started and resolved in {setup:.1f}s")
-            before = emu.stats()
-            params: dict[str, Any] = {
-                "runs": runs,
-                "warm": [PROJECT, warm, warm_run],
-                # The child reads the emulator's counters around its measured phase only (not its
-                # warm-up wait, nor the reference GETs it makes afterwards).
-                "stats": [f"{emu.url}/__emulator__/stats", emu.admin_key],
-                "poll_interval": poll,
-                "timeout": base + spread + 6 * poll + 120,
-            }
-            res = run_child(
-                "benchmarks.scale",
-                {"mode": "triggers", **params},
-                ctx.workdir,
-                env=child_env(ctx.workdir, emu.env()),
-                timeout=params["timeout"] + 120,
-                cpus=client_cores(),
-            )
-            after = emu.stats()
-            polls = after["requests"].get("run_details", 0) - before["requests"].get("run_details", 0)
-            requests_total = after["requests_total"] - before["requests_total"]
-            polls, requests_total = res.get("polls", polls), res.get("requests", requests_total)
-            rows.extend(_trigger_rows(n, poll, poll_note, res, polls, requests_total, first=n == sizes[0]))
-            if n <= cap or thread_per_wait is None:
-                threads = min(n, cap)
-                # The thread baseline on fresh runs of the first `threads` scenarios (the others idle).
-                time.sleep(0.5)
-                t_runs, setup = _start_runs(emu, threads)
-                ctx.log(f"scale: N={n}: thread baseline with {threads} threads")
-                before = emu.stats()
-                tres = run_child(
-                    "benchmarks.scale",
-                    {"mode": "threads", **params, "runs": t_runs},
-                    ctx.workdir,
-                    env=child_env(ctx.workdir, emu.env()),
-                    timeout=params["timeout"] + 240,
-                    cpus=client_cores(),
-                )
-                after = emu.stats()
-                t_requests = tres.get("requests", after["requests_total"] - before["requests_total"])
-                thread_per_wait = tres["rss_peak_delta"] / max(threads, 1)
-                rows.extend(_thread_rows(n, threads, tres, t_requests))
-            per_wait = res["rss_peak_delta"] / n
-            extrapolated = "" if n <= cap else f" (thread figure extrapolated from {min(cap, n)} threads)"
-            ratio = thread_per_wait / per_wait if per_wait > 0 and thread_per_wait else None
-            rows.append(
-                Row(
-                    "scale",
-                    f"N={n} memory/wait: threads vs triggers",
-                    "n/a" if ratio is None else f"{ratio:.1f}x less",
-                    ">= 10x less",
-                    None if ratio is None else ratio >= 10,
-                    f"{thread_per_wait / 1024:.1f} KiB vs {per_wait / 1024:.1f} KiB{extrapolated}"
-                    if thread_per_wait
-                    else "",
-                )
-            )
+        trials: list[dict[str, Any]] = []
+        for trial in range(_repeats(ctx, n)):
+            thread_per_wait = _size(ctx, n, trial, trials, rows, cap, thread_per_wait, sizes)
     return rows
 
 
+def _size(
+    ctx: Context,
+    n: int,
+    trial: int,
+    trials: list[dict[str, Any]],
+    rows: list[Row],
+    cap: int,
+    thread_per_wait: float | None,
+    sizes: tuple[int, ...],
+) -> float | None:
+    """One trigger run of N waits (appended to ``trials``); the rows of N after its last repeat."""
+    repeats = _repeats(ctx, n)
+    last = trial == repeats - 1
+    poll, poll_note = _poll_interval(ctx, n)
+    # Set-up (fire + resolve, then the child's imports) must fit before the first run ends.
+    setup_guess = 6.0 + n / 400.0
+    base = max(2 * poll, setup_guess) + 2 * poll
+    spread = SPREAD_FRACTION * 10 * poll
+    durations = _durations(n, base, spread)
+    seed = make_seed(PROJECT, [*durations, 0.05], prefix="S")
+    warm = f"S{n:05d}"
+    of = f" (run {trial + 1} of {repeats})" if repeats > 1 else ""
+    ctx.log(f"scale: N={n}{of}: runs of {base:.0f}-{base + spread:.0f}s, {poll_note}")
+    with EmulatorProcess(ctx.workdir, seed, speed=1.0, history_limit=10) as emu:
+        warm_fire = emu.fire(PROJECT, warm)
+        warm_run = emu.run_of_fire(PROJECT, warm, warm_fire)["runId"]
+        time.sleep(0.2)
+        runs, setup = _start_runs(emu, n)
+        ctx.log(f"scale: N={n}: {n} runs started and resolved in {setup:.1f}s")
+        before = emu.stats()
+        params: dict[str, Any] = {
+            "runs": runs,
+            "warm": [PROJECT, warm, warm_run],
+            # The child reads the emulator's counters around its measured phase only (not its
+            # warm-up wait, nor the reference GETs it makes afterwards).
+            "stats": [f"{emu.url}/__emulator__/stats", emu.admin_key],
+            "poll_interval": poll,
+            "timeout": base + spread + 6 * poll + 120,
+            "floors": trial == 0,
+        }
+        res = run_child(
+            "benchmarks.scale",
+            {"mode": "triggers", **params},
+            ctx.workdir,
+            env=child_env(ctx.workdir, emu.env()),
+            timeout=params["timeout"] + 120,
+            cpus=client_cores(),
+        )
+        after = emu.stats()
+        res.setdefault(
+            "polls", after["requests"].get("run_details", 0) - before["requests"].get("run_details", 0)
+        )
+        res.setdefault("requests", after["requests_total"] - before["requests_total"])
+        trials.append(res)
+        ctx.log(
+            f"scale: N={n}{of}: {_cpu_per_poll(res) * 1000:.3f} ms CPU per poll, "
+            f"{res['rss_peak_delta'] / n / 1024:.1f} KiB/wait"
+        )
+        if not last:
+            return thread_per_wait
+        rows.extend(_trigger_rows(n, poll, poll_note, trials, first=n == sizes[0]))
+        if cap and (n <= cap or thread_per_wait is None):
+            threads = min(n, cap)
+            # The thread baseline on fresh runs of the first `threads` scenarios (the others idle).
+            time.sleep(0.5)
+            t_runs, setup = _start_runs(emu, threads)
+            ctx.log(f"scale: N={n}: thread baseline with {threads} threads")
+            before = emu.stats()
+            tres = run_child(
+                "benchmarks.scale",
+                {"mode": "threads", **params, "runs": t_runs},
+                ctx.workdir,
+                env=child_env(ctx.workdir, emu.env()),
+                timeout=params["timeout"] + 240,
+                cpus=client_cores(),
+            )
+            after = emu.stats()
+            t_requests = tres.get("requests", after["requests_total"] - before["requests_total"])
+            thread_per_wait = tres["rss_peak_delta"] / max(threads, 1)
+            rows.extend(_thread_rows(n, threads, tres, t_requests))
+        per_wait = _median([t["rss_peak_delta"] for t in trials]) / n
+        extrapolated = "" if n <= cap else f" (thread figure extrapolated from {min(cap, n)} threads)"
+        ratio = thread_per_wait / per_wait if per_wait > 0 and thread_per_wait else None
+        rows.append(
+            Row(
+                "scale",
+                f"N={n} memory/wait: threads vs triggers",
+                "n/a" if ratio is None else f"{ratio:.1f}x less",
+                ">= 10x less",
+                None if ratio is None else ratio >= 10,
+                f"{thread_per_wait / 1024:.1f} KiB vs {per_wait / 1024:.1f} KiB{extrapolated}"
+                if thread_per_wait
+                else "",
+            )
+        )
+    return thread_per_wait
+
+
+def _cpu_per_poll(res: dict[str, Any]) -> float:
+    return float(res["cpu"]) / res["polls"] if res.get("polls") else math.nan
+
+
+def _median(values: list[float]) -> float:
+    found = median(values)
+    return math.nan if found is None else found
+
+
+def _spread(values: list[float], fmt: Callable[[float], str]) -> str:
+    """``min-max over K runs`` of repeated runs ('' for one run)."""
+    if len(values) < 2:
+        return ""
+    return f"min-max {fmt(min(values))}-{fmt(max(values))} over {len(values)} runs"
+
+
 def _trigger_rows(
-    n: int, poll: float, poll_note: str, res: dict[str, Any], polls: int, requests_total: int, first: bool
+    n: int, poll: float, poll_note: str, trials: list[dict[str, Any]], first: bool
 ) -> list[Row]:
-    delays = res["delays"]
-    done = res["finished"]
+    """The trigger rows of N: the median of the repeated runs, with their min and max."""
     issue14 = n == ISSUE14_N
-    memory_per_wait = res["rss_peak_delta"] / n
+    several = len(trials) > 1
+    med = "median " if several else ""
+    kib = [t["rss_peak_delta"] / n / 1024 for t in trials]
+    memory_per_wait = _median(kib) * 1024
     memory_target, memory_met = "", None
     if n == 5000:
-        memory_target, memory_met = "< 150 MiB at N=5000", res["rss_peak_delta"] < MEMORY_TARGET_5000
+        memory_target = "< 150 MiB at N=5000"
+        memory_met = _median([t["rss_peak_delta"] for t in trials]) < MEMORY_TARGET_5000
     elif issue14:
         memory_target = f"<= {ISSUE14_MEMORY_PER_WAIT / 1024:.0f} KiB/wait (before: {ISSUE14_MEMORY_BEFORE})"
         memory_met = memory_per_wait <= ISSUE14_MEMORY_PER_WAIT
+    res = trials[0]
+    peak_how = "kernel high-water mark" if res.get("rss_hwm") else "sampled every 0.25 s"
     rows = [
         Row(
             "scale",
             f"N={n} triggers: RSS above baseline",
-            f"{res['rss_peak_delta'] / MIB:.1f} MiB ({memory_per_wait / 1024:.1f} KiB/wait)",
+            f"{med}{memory_per_wait * n / MIB:.1f} MiB ({memory_per_wait / 1024:.1f} KiB/wait)",
             memory_target,
             memory_met,
-            f"baseline {res['rss_base'] / MIB:.0f} MiB after imports + warm-up",
+            "; ".join(
+                x
+                for x in (
+                    _spread(kib, lambda v: f"{v:.1f}"),
+                    f"baseline {res['rss_base'] / MIB:.0f} MiB after imports + warm-up, peak: {peak_how}",
+                )
+                if x
+            ),
         )
     ]
-    cpu_per_poll = res["cpu"] / polls if polls else None
-    cpu_target = CPU_PER_POLL_TARGET
-    if issue14:
-        cpu_target = ISSUE14_CPU_PER_POLL
+    cpus = [_cpu_per_poll(t) for t in trials]
+    cpu_per_poll = _median(cpus)
+    cpu_target = ISSUE14_CPU_PER_POLL if issue14 else CPU_PER_POLL_TARGET
+    done = sum(t["finished"] for t in trials)
+    cpu, wall = sum(t["cpu"] for t in trials), sum(t["wall"] for t in trials)
+    polls, requests_total = sum(t["polls"] for t in trials), sum(t["requests"] for t in trials)
     rows.append(
         Row(
             "scale",
             f"N={n} triggers: CPU per poll",
-            fmt_ms(cpu_per_poll, 3),
+            f"{med}{fmt_ms(cpu_per_poll, 3)}",
             f"<= {fmt_ms(cpu_target, 2)} (before: {ISSUE14_CPU_BEFORE})" if issue14 else "< 0.5 ms",
-            None if cpu_per_poll is None else cpu_per_poll <= cpu_target,
-            f"{res['cpu']:.1f}s CPU / {polls} polls over {res['wall']:.0f}s wall "
-            f"({res['cpu'] / res['wall'] * 100:.0f}% of a core)",
+            None if math.isnan(cpu_per_poll) else cpu_per_poll <= cpu_target,
+            "; ".join(
+                x
+                for x in (
+                    _spread(cpus, lambda v: fmt_ms(v, 3)),
+                    f"{cpu:.1f}s CPU / {polls} run polls (+{requests_total - polls} list polls) over "
+                    f"{wall:.0f}s wall ({cpu / wall * 100:.0f}% of a core); "
+                    f"{fmt_ms(cpu / done if done else None, 2)} CPU per wait",
+                )
+                if x
+            ),
         )
     )
     floors = res.get("floors") or {}
@@ -250,9 +336,10 @@ def _trigger_rows(
                 "the HTTP client's own floor, measured in the same process after the waits",
             )
         )
+    delays = [d for t in trials for d in t["delays"]]
     p50, p99 = percentile(delays, 50), percentile(delays, 99)
     limit = poll + DELAY_MARGIN
-    late = res["late_start"]
+    late = sum(t["late_start"] for t in trials)
     rows.append(
         Row(
             "scale",
@@ -265,7 +352,8 @@ def _trigger_rows(
         )
     )
     per_wait = requests_total / done if done else None
-    errors = n - done
+    errors = n * len(trials) - done
+    other = [o for t in trials for o in t["other"]]
     rows.append(
         Row(
             "scale",
@@ -273,8 +361,8 @@ def _trigger_rows(
             "n/a" if per_wait is None else f"{per_wait:.1f}",
             "",
             None if not errors else False,
-            f"{done}/{n} finished events; {res.get('clients')} pooled client(s) made"
-            + (f"; other events: {res['other'][:3]}" if errors else ""),
+            f"{done}/{n * len(trials)} finished events; {res.get('clients')} pooled client(s) made"
+            + (f"; other events: {other[:3]}" if errors else ""),
         )
     )
     return rows
@@ -348,14 +436,47 @@ def _counted(result: dict[str, Any], before: tuple[int, int] | None, after: tupl
         result["polls"], result["requests"] = after[0] - before[0], after[1] - before[1]
 
 
+def _status_bytes(field: str) -> int | None:
+    """A ``VmXXX`` field of /proc/self/status in bytes (None off Linux)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
 class _RssSampler:
+    """The peak RSS of this process from a baseline on.
+
+    On Linux the kernel's high-water mark (``VmHWM``), reset at the baseline through
+    ``/proc/self/clear_refs``: nothing runs in the measured process (``kernel`` is True). Elsewhere the
+    caller calls :meth:`sample` every 0.25 s.
+    """
+
     def __init__(self) -> None:
         import psutil
 
         self._proc = psutil.Process()
         self.peak = 0
+        #: The peak is the kernel's high-water mark (no sampling needed).
+        self.kernel = False
         #: CPU time spent sampling (the harness, not the waits): subtracted from the measured CPU.
         self.cpu = 0.0
+
+    def start(self) -> int:
+        """Take the baseline (and reset the kernel's high-water mark to it); the baseline RSS."""
+        try:
+            with open("/proc/self/clear_refs", "w", encoding="ascii") as clear:
+                clear.write("5")  # 5: reset the peak RSS to the current RSS (Linux >= 4.0)
+            self.kernel = _status_bytes("VmHWM") is not None
+        except OSError:
+            self.kernel = False
+        base = self.sample()
+        self.peak = base
+        return base
 
     def sample(self) -> int:
         t0 = time.thread_time()  # this thread only: the thread baseline's waits run meanwhile
@@ -363,6 +484,12 @@ class _RssSampler:
         self.peak = max(self.peak, rss)
         self.cpu += time.thread_time() - t0
         return rss
+
+    def result(self) -> int:
+        """The peak RSS since :meth:`start`."""
+        if self.kernel:
+            self.peak = max(self.peak, _status_bytes("VmHWM") or 0)
+        return self.peak
 
 
 def _child_triggers(params: dict[str, Any]) -> dict[str, Any]:
@@ -397,8 +524,7 @@ def _child_triggers(params: dict[str, Any]) -> dict[str, Any]:
     counts0 = _emulator_counts(params)  # here: its import and first call stay out of the RSS baseline
     gc.collect()
     sampler = _RssSampler()
-    base = sampler.sample()
-    sampler.peak = base
+    base = sampler.start()
 
     async def main() -> list[tuple[float, dict[str, Any]]]:
         triggers = [
@@ -412,16 +538,19 @@ def _child_triggers(params: dict[str, Any]) -> dict[str, Any]:
                 sampler.sample()
                 await asyncio.sleep(0.25)  # a plain timer: no wait_for task per sample
 
-        sampling = asyncio.create_task(sample())
+        # No sampler inside the measured process when the kernel keeps the peak: each wake-up of an idle
+        # event loop costs CPU that would be counted as the waits'.
+        sampling = None if sampler.kernel else asyncio.create_task(sample())
         try:
             return await asyncio.wait_for(
                 asyncio.gather(*(wait(t) for t in triggers)), timeout=float(params["timeout"])
             )
         finally:
             stop.set()
-            sampling.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sampling
+            if sampling is not None:
+                sampling.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sampling
 
     began = time.time()
     cpu0, wall0 = time.process_time(), time.monotonic()
@@ -446,10 +575,11 @@ def _child_triggers(params: dict[str, Any]) -> dict[str, Any]:
     made = clients[0] - 1  # minus the warm-up's; read before the floors below make their own
     result = {
         "rss_base": base,
-        "rss_peak_delta": sampler.peak - base,
+        "rss_peak_delta": sampler.result() - base,
+        "rss_hwm": sampler.kernel,
         "cpu": cpu,
         "wall": wall,
-        "floors": _client_floors(params["runs"][0]),
+        "floors": _client_floors(params["runs"][0]) if params.get("floors", True) else {},
         "delays": delays,
         "finished": finished,
         "late_start": late,
@@ -540,8 +670,7 @@ def _child_threads(params: dict[str, Any]) -> dict[str, Any]:
     counts0 = _emulator_counts(params)
     gc.collect()
     sampler = _RssSampler()
-    base = sampler.sample()
-    sampler.peak = base
+    base = sampler.start()
     results: list[tuple[float, float | None]] = []
     lock = threading.Lock()
     began = time.time()
@@ -565,7 +694,10 @@ def _child_threads(params: dict[str, Any]) -> dict[str, Any]:
         except RuntimeError:  # the machine takes no more threads
             break
     deadline = time.monotonic() + float(params["timeout"])
-    while time.monotonic() < deadline and any(t.is_alive() for t in threads[:started]):
+    if sampler.kernel:
+        for t in threads[:started]:
+            t.join(max(0.0, deadline - time.monotonic()))
+    while not sampler.kernel and time.monotonic() < deadline and any(t.is_alive() for t in threads[:started]):
         sampler.sample()
         time.sleep(0.25)
     cpu = time.process_time() - cpu0 - sampler.cpu
@@ -573,7 +705,7 @@ def _child_threads(params: dict[str, Any]) -> dict[str, Any]:
     delays = [at - end for at, end in results if end is not None and end >= began]
     result = {
         "rss_base": base,
-        "rss_peak_delta": sampler.peak - base,
+        "rss_peak_delta": sampler.result() - base,
         "cpu": cpu,
         "delays": delays,
         "finished": len(results),
