@@ -9,6 +9,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import requests
+
 from benchmarks._common import median, percentile
 from deploy.harness import DagRunResult, Deployment, DeploymentError, Usage
 
@@ -25,10 +27,12 @@ class MappedRun:
     dag_run_s: float
     #: the triggerer's peak RSS and CPU over the DAG run
     triggerer: Usage
+    #: the REST reads of the watch that timed out (a busy api-server; the watch reads again a second later)
+    reads_timed_out: int = 0
 
     def figures(self) -> dict[str, Any]:
         """The stage table's figures of what was seen (``all_deferred_after_s`` -1: never all at once)."""
-        return {
+        out = {
             "peak_deferred_at_once": self.peak_deferred,
             "all_deferred_after_s": self.all_deferred_after_s or -1,
             "dag_run_s": self.dag_run_s,
@@ -36,28 +40,37 @@ class MappedRun:
             "triggerer_cpu_s": self.triggerer.cpu_s,
             "triggerer_cpu_pct_of_one_core": self.triggerer.cpu_percent,
         }
+        if self.reads_timed_out:
+            out["rest_reads_timed_out"] = self.reads_timed_out
+        return out
 
 
 def follow(deployment: Deployment, dag_id: str, run_id: str, n: int, timeout: float) -> MappedRun:
     """Watch a triggered DAG run of ``n`` mapped deferred waits once a second until it finishes."""
     sampler = deployment.sampler("triggerer")
-    peak_deferred, all_deferred_at = 0, None
+    peak_deferred, all_deferred_at, timed_out = 0, None, 0
+    states: dict[str, str | None] = {}
     started = time.monotonic()
     deadline = started + timeout
     while True:
         sampler.sample()
-        states = deployment.task_states(dag_id, run_id)
+        try:
+            states = deployment.task_states(dag_id, run_id)
+            finished = deployment.dag_run(dag_id, run_id)["state"] in ("success", "failed")
+        except requests.Timeout:  # counted and printed; the deadline still bounds the watch
+            timed_out, finished = timed_out + 1, False
         deferred = sum(1 for s in states.values() if s == "deferred")
         if deferred > peak_deferred:
             peak_deferred = deferred
             if deferred == n:
                 all_deferred_at = time.monotonic() - started
-        if deployment.dag_run(dag_id, run_id)["state"] in ("success", "failed"):
+        if finished:
             break
         if time.monotonic() > deadline:
             raise DeploymentError(f"mapped DAG run still going: {states}")
         time.sleep(1)
-    return MappedRun(peak_deferred, all_deferred_at, time.monotonic() - started, sampler.result())
+    elapsed = time.monotonic() - started
+    return MappedRun(peak_deferred, all_deferred_at, elapsed, sampler.result(), timed_out)
 
 
 def requests_per_run(deployment: Deployment, runs: int, project: str = "DEPLOY") -> dict[str, float]:
