@@ -14,7 +14,7 @@ from typing import Any
 from dss_provider.compat import AirflowException
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DSSTarget:
     """What a request was about: used to word every error."""
 

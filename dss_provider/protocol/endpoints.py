@@ -22,7 +22,7 @@ from dss_provider.exceptions import DSSConfigurationError, DSSTarget
 ResponseKind = Literal["json", "text", "bytes"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ApiRequest:
     """One DSS request, described as data."""
 
