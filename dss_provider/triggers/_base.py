@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 from datetime import datetime, timezone
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from dss_provider.checks import check_conn_id, check_int, check_positive
 from dss_provider.compat import BaseTrigger, TriggerEvent
@@ -33,6 +33,7 @@ TRIGGER_REQUEST_RETRIES = 1
 ON_KILL_FIRE_WAIT = 10.0
 
 _T = TypeVar("_T")
+_T_co = TypeVar("_T_co", covariant=True)
 
 
 class _DeadlinePassed(Exception):
@@ -218,39 +219,31 @@ class _DSSWaitTrigger(BaseTrigger):
         self.log.info("%s: %s", event["status"], event["message"])
         yield TriggerEvent(event)
 
-    async def _poll_until(
-        self,
-        poll: Callable[[], Awaitable[_T | None]],
-        schedule: PollSchedule,
-        elapsed: Callable[[], float],
-        what: str,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        *,
-        deadline: float | None = None,
-    ) -> _T:
-        """Drive a :class:`~dss_provider.protocol.waiter.Waiter` until ``poll`` returns a value.
+    async def _poll_until(self, wait: _Wait[_T], *, deadline: float | None = None) -> _T:
+        """Drive a :class:`~dss_provider.protocol.waiter.Waiter` until ``wait`` answers a final value.
 
-        ``elapsed`` is the time the awaited thing has been going (for ``schedule``); ``sleep`` waits out
-        a gap of the schedule (a project watch may end it early). The deadline (``end_time`` unless
-        ``deadline`` is given) raises ``_DeadlinePassed``, too many failures in a row
-        ``_TooManyFailures``, a permanent error itself.
+        Each poll awaits ``wait.ask()`` and hands its answer to ``wait.answer`` (the value, or None: not
+        yet); ``wait.sleep`` waits out a gap of ``wait.schedule`` (a project watch may end it early). The
+        deadline (``end_time`` unless ``deadline`` is given) raises ``_DeadlinePassed``, too many failures
+        in a row ``_TooManyFailures``, a permanent error itself.
         """
         waiter: Waiter[_T] = Waiter(
-            schedule,
+            wait.schedule,
             deadline=self.end_time if deadline is None else deadline,
             max_consecutive_failures=self.max_consecutive_failures,
-            elapsed=elapsed,
+            elapsed=wait.elapsed,
         )
-        # The loop of hooks/waiting.drive, inline: one coroutine frame less per deferred wait.
+        # The loop of hooks/waiting.drive, inline, and the poll's request awaited here: thousands of
+        # deferred waits each hold one coroutine frame less.
         action: Action[_T] = waiter.start()
         while not isinstance(action, (Done, GiveUp)):
             if isinstance(action, Sleep):
                 # A backoff is never cut short by a project watch.
-                await (asyncio.sleep if action.failures else sleep)(action.seconds)
+                await (asyncio.sleep if action.failures else wait.sleep)(action.seconds)
             try:
-                value = await poll()
+                value = wait.answer(await wait.ask())
             except DSSError as err:
-                action = failed_poll(waiter, err, what, self.log)
+                action = failed_poll(waiter, err, wait.what(), self.log)
             else:
                 action = waiter.answered(value)
         if isinstance(action, Done):
@@ -276,22 +269,7 @@ class _DSSWaitTrigger(BaseTrigger):
         self, hook: DSSAsyncHook, schedule: PollSchedule, deadline: float | None = None
     ) -> procedures.FireState:
         """Poll the fire until it is a run or cancelled; sets ``_run_id`` when it is a run."""
-        started = time.time()
-
-        async def poll() -> procedures.FireState | None:
-            state = await self._poll_fire(hook)
-            if state.status == "run" and state.run:
-                self._run_id = str(state.run.get("runId"))
-                self._last_run = dict(self._summarize(hook, run=state.run))
-            return None if state.status == "pending" else state
-
-        return await self._poll_until(
-            poll,
-            schedule,
-            lambda: time.time() - started,
-            f"trigger fire {self._fire_name()} of {self.project_key}.{self.scenario_id}",
-            deadline=deadline,
-        )
+        return await self._poll_until(_FireWait(self, hook, schedule), deadline=deadline)
 
     async def _run_id_within(self, hook: DSSAsyncHook, seconds: float) -> str | None:
         """The run the fire started, waiting up to ``seconds`` for a pending fire; None if none."""
@@ -324,3 +302,58 @@ class _DSSWaitTrigger(BaseTrigger):
             "already running, or the fire was aborted).",
             fire=state.fire,
         )
+
+
+class _Wait(Protocol[_T_co]):
+    """What :meth:`_DSSWaitTrigger._poll_until` drives: one poll's request, its reading, the gaps."""
+
+    @property
+    def schedule(self) -> PollSchedule:
+        """The gaps between polls."""
+
+    def ask(self) -> Awaitable[Any]:
+        """One poll of DSS (not awaited yet)."""
+
+    def answer(self, answer: Any) -> _T_co | None:
+        """The final value that ``answer`` makes, or None: not yet."""
+
+    def elapsed(self) -> float:
+        """Seconds the awaited thing has been going (for the schedule)."""
+
+    def sleep(self, delay: float) -> Awaitable[Any]:
+        """Wait out a gap of the schedule."""
+
+    def what(self) -> str:
+        """What is polled, for failure logs."""
+
+
+class _FireWait:
+    """The wait for a trigger fire to become a run (or be cancelled); sets the trigger's ``_run_id``."""
+
+    __slots__ = ("hook", "schedule", "started", "trigger")
+
+    def __init__(self, trigger: _DSSWaitTrigger, hook: DSSAsyncHook, schedule: PollSchedule) -> None:
+        self.trigger = trigger
+        self.hook = hook
+        self.schedule = schedule
+        self.started = time.time()
+
+    def ask(self) -> Awaitable[procedures.FireState]:
+        return self.trigger._poll_fire(self.hook)
+
+    def answer(self, state: procedures.FireState) -> procedures.FireState | None:
+        trigger = self.trigger
+        if state.status == "run" and state.run:
+            trigger._run_id = str(state.run.get("runId"))
+            trigger._last_run = dict(trigger._summarize(self.hook, run=state.run))
+        return None if state.status == "pending" else state
+
+    def elapsed(self) -> float:
+        return time.time() - self.started
+
+    def sleep(self, delay: float) -> Awaitable[Any]:
+        return asyncio.sleep(delay)
+
+    def what(self) -> str:
+        trigger = self.trigger
+        return f"trigger fire {trigger._fire_name()} of {trigger.project_key}.{trigger.scenario_id}"

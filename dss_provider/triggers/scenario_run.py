@@ -61,9 +61,6 @@ from dss_provider.triggers._base import (
     _iso,
 )
 
-#: The logger of each trigger class, shared by its triggers (thousands wait in one triggerer).
-_CLASS_LOGGERS: dict[type, Any] = {}
-
 
 class DSSScenarioRunTrigger(_DSSWaitTrigger):
     """Wait until a DSS scenario run finishes (event ``finished`` with its ``outcome``).
@@ -119,12 +116,12 @@ class DSSScenarioRunTrigger(_DSSWaitTrigger):
         self.trigger_params = (
             None if trigger_params is None else endpoints.check_json_object(trigger_params, "trigger_params")
         )
-        # One logger for all the triggers of a class (on first use, LoggingMixin makes one per trigger).
-        logger = _CLASS_LOGGERS.get(type(self))
-        if logger is None:
-            _CLASS_LOGGERS[type(self)] = self.log
-        else:
-            self._log = logger
+        # One logger for all the triggers of a class (on first use, LoggingMixin makes one per trigger):
+        # LoggingMixin.logger() keeps it on the class, where every trigger's ``log`` finds it.
+        cls = type(self)
+        if vars(cls).get("_log") is None:
+            cls._log = None  # not a parent class's logger: this class's own name
+            cls.logger()
 
     def _serialize_kwargs(self) -> dict[str, Any]:
         return {
@@ -213,13 +210,7 @@ class DSSScenarioRunTrigger(_DSSWaitTrigger):
         assert self._run_id is not None
         wait = _RunWait(self, hook, self._run_id)
         try:
-            return await self._poll_until(
-                wait.poll,
-                wait.schedule,
-                wait.elapsed,
-                f"run {self._run_id} of {self.project_key}.{self.scenario_id}",
-                wait.sleep,
-            )
+            return await self._poll_until(wait)
         finally:
             project_watch.release_watch(wait.watch)
 
@@ -362,14 +353,18 @@ class _RunWait:
         )
         return woken
 
-    async def poll(self) -> dict[str, Any] | None:
-        """Ask the run's details: the ``finished`` event once it has a result, else None."""
+    def ask(self) -> Awaitable[Any]:
+        """Ask the run's details (answered in :meth:`answer`)."""
         # The request is described anew each poll (~13 us): held for the whole wait, it would cost every
         # waiting trigger ~0.4 KiB, for the two or three polls a shared wait makes.
         trigger = self.trigger
-        details = await self.hook.execute(
+        return self.hook.execute(
             endpoints.get_run_details(trigger.project_key, trigger.scenario_id, self.run_id)
         )
+
+    def answer(self, details: Any) -> dict[str, Any] | None:
+        """The ``finished`` event once the run has a result, else None."""
+        trigger = self.trigger
         details = details if isinstance(details, dict) else {}
         run = details.get("scenarioRun") or {}
         if run.get("start"):
@@ -384,6 +379,11 @@ class _RunWait:
             return trigger._finished_event(details, facts)
         trigger._seen_run = trigger._seen_answer = facts
         return None
+
+    def what(self) -> str:
+        """What is polled, for failure logs (worded only when a poll fails)."""
+        trigger = self.trigger
+        return f"run {self.run_id} of {trigger.project_key}.{trigger.scenario_id}"
 
 
 @functools.lru_cache(maxsize=256)
