@@ -187,13 +187,14 @@ class _DSSWaitTrigger(BaseTrigger):
 
     # --- the wait ------------------------------------------------------------------------------
 
-    async def _wait(self) -> dict[str, Any]:
+    def _wait(self, hook: DSSAsyncHook) -> Awaitable[dict[str, Any]]:
+        """The wait, to await: its event (a coroutine, or a :meth:`_poll_until` handed on as it is)."""
         raise NotImplementedError
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Wait, then send one event and return."""
         try:
-            event = await self._wait()
+            event = await self._wait(await self._acquire())
         except _DeadlinePassed:
             event = self._timeout_event()
         except _TooManyFailures as failed:
@@ -236,16 +237,19 @@ class _DSSWaitTrigger(BaseTrigger):
         # The loop of hooks/waiting.drive, inline, and the poll's request awaited here: thousands of
         # deferred waits each hold one coroutine frame less.
         action: Action[_T] = waiter.start()
-        while not isinstance(action, (Done, GiveUp)):
-            if isinstance(action, Sleep):
-                # A backoff is never cut short by a project watch.
-                await (asyncio.sleep if action.failures else wait.sleep)(action.seconds)
-            try:
-                value = wait.answer(await wait.ask())
-            except DSSError as err:
-                action = failed_poll(waiter, err, wait.what(), self.log)
-            else:
-                action = waiter.answered(value)
+        try:
+            while not isinstance(action, (Done, GiveUp)):
+                if isinstance(action, Sleep):
+                    # A backoff is never cut short by a project watch.
+                    await (asyncio.sleep if action.failures else wait.sleep)(action.seconds)
+                try:
+                    value = wait.answer(await wait.ask())
+                except DSSError as err:
+                    action = failed_poll(waiter, err, wait.what(), self.log)
+                else:
+                    action = waiter.answered(value)
+        finally:
+            wait.close()
         if isinstance(action, Done):
             return action.value
         if action.reason == "deadline":
@@ -326,6 +330,9 @@ class _Wait(Protocol[_T_co]):
     def what(self) -> str:
         """What is polled, for failure logs."""
 
+    def close(self) -> None:
+        """The wait is over (also when it ends with an error)."""
+
 
 class _FireWait:
     """The wait for a trigger fire to become a run (or be cancelled); sets the trigger's ``_run_id``."""
@@ -357,3 +364,6 @@ class _FireWait:
     def what(self) -> str:
         trigger = self.trigger
         return f"trigger fire {trigger._fire_name()} of {trigger.project_key}.{trigger.scenario_id}"
+
+    def close(self) -> None:
+        pass

@@ -192,27 +192,27 @@ class DSSScenarioRunTrigger(_DSSWaitTrigger):
         )
         return summary
 
-    async def _wait(self) -> dict[str, Any]:
-        hook = await self._acquire()
+    def _wait(self, hook: DSSAsyncHook) -> Awaitable[dict[str, Any]]:
         if self._run_id is None:
-            fire_schedule = PollSchedule(
-                self.poll_interval, min(self.max_poll_interval, DEFAULT_FIRE_MAX_POLL_INTERVAL)
-            )
-            state = await self._wait_for_fire(hook, fire_schedule)
-            if state.status == "cancelled":
-                return self._cancelled_event(state)
-            self.log.info(
-                "Trigger fire %s/%s started run %s",
-                self.dss_trigger_id,
-                self.dss_trigger_run_id,
-                self._run_id,
-            )
+            return self._wait_for_fire_then_run(hook)
+        # The run's wait itself, not a coroutine awaiting it: one frame less per waiting trigger.
+        return self._poll_until(_RunWait(self, hook, self._run_id))
+
+    async def _wait_for_fire_then_run(self, hook: DSSAsyncHook) -> dict[str, Any]:
+        fire_schedule = PollSchedule(
+            self.poll_interval, min(self.max_poll_interval, DEFAULT_FIRE_MAX_POLL_INTERVAL)
+        )
+        state = await self._wait_for_fire(hook, fire_schedule)
+        if state.status == "cancelled":
+            return self._cancelled_event(state)
+        self.log.info(
+            "Trigger fire %s/%s started run %s",
+            self.dss_trigger_id,
+            self.dss_trigger_run_id,
+            self._run_id,
+        )
         assert self._run_id is not None
-        wait = _RunWait(self, hook, self._run_id)
-        try:
-            return await self._poll_until(wait)
-        finally:
-            project_watch.release_watch(wait.watch)
+        return await self._poll_until(_RunWait(self, hook, self._run_id))
 
     def _finished_event(self, details: dict[str, Any], facts: RunFacts) -> dict[str, Any]:
         summary = self._run_dict(facts)
@@ -384,6 +384,10 @@ class _RunWait:
         """What is polled, for failure logs (worded only when a poll fails)."""
         trigger = self.trigger
         return f"run {self.run_id} of {trigger.project_key}.{trigger.scenario_id}"
+
+    def close(self) -> None:
+        """Leave the project watch."""
+        project_watch.release_watch(self.watch)
 
 
 @functools.lru_cache(maxsize=256)

@@ -11,6 +11,7 @@ from dss_provider.exceptions import (
     DSSConfigurationError,
 )
 from dss_provider.hooks.connection import DEFAULT_CONN_ID
+from dss_provider.hooks.dss_async import DSSAsyncHook
 from dss_provider.hooks.waiting import DEFAULT_MAX_CONSECUTIVE_FAILURES
 from dss_provider.protocol.polling import (
     DEFAULT_FIRE_MAX_POLL_INTERVAL,
@@ -88,8 +89,7 @@ class DSSTriggerFireTrigger(_DSSWaitTrigger):
             f"({_iso(self.end_time)})."
         )
 
-    async def _wait(self) -> dict[str, Any]:
-        hook = await self._acquire()
+    async def _wait(self, hook: DSSAsyncHook) -> dict[str, Any]:
         schedule = PollSchedule(self.poll_interval, self.max_poll_interval)
         state = await self._wait_for_fire(hook, schedule)
         if state.status == "cancelled":
