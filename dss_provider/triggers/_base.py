@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable
 from datetime import datetime, timezone
@@ -49,6 +50,11 @@ class _TooManyFailures(Exception):
         self.failures = failures
 
 
+def _shared(text: str) -> str:
+    """One copy of a string many triggers hold (a str subclass is kept as it is: it cannot be interned)."""
+    return sys.intern(text) if type(text) is str else text
+
+
 def _iso(epoch: float | None) -> str | None:
     return datetime.fromtimestamp(epoch, tz=timezone.utc).isoformat() if epoch is not None else None
 
@@ -71,9 +77,12 @@ class _DSSWaitTrigger(BaseTrigger):
         max_consecutive_failures: int,
     ) -> None:
         super().__init__()
-        self.project_key = endpoints.check_id(project_key, "project_key")
+        # Shared by the many triggers of a project and connection (each deserialized on its own).
+        self.project_key = _shared(endpoints.check_id(project_key, "project_key"))
         self.scenario_id = endpoints.check_id(scenario_id, "scenario_id")
-        self.dss_trigger_id = None if trigger_id is None else endpoints.check_id(trigger_id, "trigger_id")
+        self.dss_trigger_id = (
+            None if trigger_id is None else _shared(endpoints.check_id(trigger_id, "trigger_id"))
+        )
         self.dss_trigger_run_id = (
             None if trigger_run_id is None else endpoints.check_id(trigger_run_id, "trigger_run_id")
         )
@@ -83,7 +92,7 @@ class _DSSWaitTrigger(BaseTrigger):
                 f"(got trigger_id={trigger_id!r}, trigger_run_id={trigger_run_id!r})."
             )
         self.run_id = None if run_id is None else endpoints.check_id(run_id, "run_id")
-        self.dss_conn_id = check_conn_id(dss_conn_id)
+        self.dss_conn_id = _shared(check_conn_id(dss_conn_id))
         self.poll_interval = float(check_positive(poll_interval, "poll_interval") or 0.0)
         self.max_poll_interval = float(check_positive(max_poll_interval, "max_poll_interval") or 0.0)
         self.end_time = check_positive(end_time, "end_time", allow_none=True)
