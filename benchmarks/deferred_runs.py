@@ -70,7 +70,8 @@ def _child(params: dict[str, Any]) -> dict[str, Any]:
     from dss_provider.operators import scenario as module
 
     assert module.__file__ and module.__file__.startswith(params.get("code") or str(ROOT)), module.__file__
-    from dss_provider.operators.run_scenario import DSSRunScenarioOperator
+    # The first import path: both sides' trees have it (the code before the redesign has no run_scenario).
+    DSSRunScenarioOperator = module.DSSRunScenarioOperator
 
     scenarios: list[str] = params["scenarios"]
 
