@@ -13,11 +13,13 @@ import platform
 import secrets
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
@@ -414,6 +416,31 @@ def child_main(argv: Sequence[str], handler: Any) -> None:
     params = json.loads(Path(argv[1]).read_text())
     result = handler(params)
     Path(argv[2]).write_text(json.dumps(result))
+
+
+def export_code(workdir: Path, commit: str) -> Path | None:
+    """The provider's package as of ``commit`` (``git archive`` of ``dss_provider/``), in
+    ``workdir/code-<commit>``; None when this checkout does not hold the commit (a shallow clone)."""
+    target = workdir / f"code-{commit}"
+    if not target.exists():
+        archive = subprocess.run(
+            ["git", "archive", commit, "dss_provider"], cwd=ROOT, capture_output=True, check=False
+        )
+        if archive.returncode != 0:
+            return None
+        with tarfile.open(fileobj=BytesIO(archive.stdout)) as tar:
+            tar.extractall(target, filter="data")
+    return target
+
+
+def use_code(code: str | None) -> None:
+    """In a child: import ``dss_provider`` from ``code`` (an ``export_code`` folder) instead of the
+    working tree (whose modules ``benchmarks._common`` has imported already); nothing when None."""
+    if not code:
+        return
+    sys.path.insert(0, code)
+    for name in [m for m in sys.modules if m == "dss_provider" or m.startswith("dss_provider.")]:
+        del sys.modules[name]
 
 
 @contextmanager

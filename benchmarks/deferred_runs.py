@@ -18,12 +18,9 @@ exported with ``git archive`` into the scratch folder), ``now`` on the working t
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import sys
-import tarfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from io import BytesIO
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +31,11 @@ from benchmarks._common import (
     child_env,
     child_main,
     client_cores,
+    export_code,
     make_seed,
     percentile,
     run_child,
+    use_code,
 )
 
 PROJECT = "DEFER"
@@ -62,10 +61,7 @@ class _TI:
 
 
 def _child(params: dict[str, Any]) -> dict[str, Any]:
-    if params.get("code"):  # the "today" side: that code's dss_provider before the working tree's
-        sys.path.insert(0, params["code"])
-        for name in [m for m in sys.modules if m == "dss_provider" or m.startswith("dss_provider.")]:
-            del sys.modules[name]  # benchmarks._common imported the working tree's
+    use_code(params.get("code"))  # the "today" side: that code's dss_provider, not the working tree's
     from dss_provider.compat import TaskDeferred
     from dss_provider.operators import scenario as module
 
@@ -133,18 +129,6 @@ def _child(params: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _export_base(workdir: Path) -> Path:
-    """The provider as of ``BASE_COMMIT``, in ``workdir/base`` (only ``dss_provider/``)."""
-    target = workdir / "base"
-    if not target.exists():
-        archive = subprocess.run(
-            ["git", "archive", BASE_COMMIT, "dss_provider"], cwd=ROOT, check=True, capture_output=True
-        ).stdout
-        with tarfile.open(fileobj=BytesIO(archive)) as tar:
-            tar.extractall(target, filter="data")
-    return target
-
-
 def _measure(ctx: Context, n: int, code: Path | None) -> tuple[dict[str, float], list[float], list[float]]:
     durations = [DURATION * (0.8 + 0.4 * i / max(n - 1, 1)) for i in range(n)]
     seed = make_seed(PROJECT, durations)
@@ -172,7 +156,11 @@ def _measure(ctx: Context, n: int, code: Path | None) -> tuple[dict[str, float],
 def run(ctx: Context) -> list[Row]:
     n = SMOKE_N if ctx.smoke else FULL_N
     figures = {}
-    for side, code in (("today", _export_base(ctx.workdir)), ("now", None)):
+    base = export_code(ctx.workdir, BASE_COMMIT)
+    if base is None:
+        ctx.log(f"deferred runs: skipped, this checkout does not hold {BASE_COMMIT} (a shallow clone?)")
+        return []
+    for side, code in (("today", base), ("now", None)):
         ctx.log(f"deferred runs: {side}, {n} waits of {DURATION:.0f} s")
         figures[side] = _measure(ctx, n, code)
     (old_routes, old_delays, old_events), (new_routes, new_delays, new_events) = (

@@ -50,11 +50,13 @@ from benchmarks._common import (
     child_env,
     child_main,
     client_cores,
+    export_code,
     fmt_ms,
     make_seed,
     median,
     percentile,
     run_child,
+    use_code,
 )
 from dss_provider.protocol import endpoints
 
@@ -74,6 +76,9 @@ CPU_PER_POLL_TARGET = 0.0005
 ISSUE14_N = 1000
 ISSUE14_CPU_PER_POLL = 0.00030
 ISSUE14_CPU_BEFORE = "0.49 ms"
+#: The code when issue 14 was filed (its httpcore transport): at N=ISSUE14_N the trigger child also runs
+#: on it (``git archive`` of ``dss_provider/``), in the same run, for the "before" figures of this machine.
+ISSUE14_BASE_COMMIT = "82518e6"
 ISSUE14_MEMORY_PER_WAIT = 5 * 1024
 ISSUE14_MEMORY_BEFORE = "7.5-7.9 KiB"
 #: Trigger runs at N=ISSUE14_N (median, min and max are reported).
@@ -173,41 +178,29 @@ def _size(
     warm = f"S{n:05d}"
     of = f" (run {trial + 1} of {repeats})" if repeats > 1 else ""
     ctx.log(f"scale: N={n}{of}: runs of {base:.0f}-{base + spread:.0f}s, {poll_note}")
+    # At N=ISSUE14_N the same child also runs on the code when issue 14 was filed, on fresh runs in the same
+    # emulator, in turn first and second (the machine drifts): its figures are printed beside today's.
+    before_code = export_code(ctx.workdir, ISSUE14_BASE_COMMIT) if n == ISSUE14_N and not ctx.smoke else None
+    sides: list[str | None] = [None] if before_code is None else [None, str(before_code)]
+    if trial % 2:
+        sides.reverse()
     with EmulatorProcess(ctx.workdir, seed, speed=1.0, history_limit=10) as emu:
         warm_fire = emu.fire(PROJECT, warm)
         warm_run = emu.run_of_fire(PROJECT, warm, warm_fire)["runId"]
         time.sleep(0.2)
-        runs, setup = _start_runs(emu, n)
-        ctx.log(f"scale: N={n}: {n} runs started and resolved in {setup:.1f}s")
-        before = emu.stats()
         params: dict[str, Any] = {
-            "runs": runs,
             "warm": [PROJECT, warm, warm_run],
             # The child reads the emulator's counters around its measured phase only (not its
             # warm-up wait, nor the reference GETs it makes afterwards).
             "stats": [f"{emu.url}/__emulator__/stats", emu.admin_key],
             "poll_interval": poll,
             "timeout": base + spread + 6 * poll + 120,
-            "floors": trial == 0,
         }
-        res = run_child(
-            "benchmarks.scale",
-            {"mode": "triggers", **params},
-            ctx.workdir,
-            env=child_env(ctx.workdir, emu.env()),
-            timeout=params["timeout"] + 120,
-            cpus=client_cores(),
-        )
-        after = emu.stats()
-        res.setdefault(
-            "polls", after["requests"].get("run_details", 0) - before["requests"].get("run_details", 0)
-        )
-        res.setdefault("requests", after["requests_total"] - before["requests_total"])
+        measured = {code: _trigger_child(ctx, emu, n, params, code, floors=trial == 0) for code in sides}
+        res = measured[None]
+        if before_code is not None:
+            res["before"] = measured[str(before_code)]
         trials.append(res)
-        ctx.log(
-            f"scale: N={n}{of}: {_cpu_per_poll(res) * 1000:.3f} ms CPU per poll, "
-            f"{res['rss_peak_delta'] / n / 1024:.1f} KiB/wait"
-        )
         if not last:
             return thread_per_wait
         rows.extend(_trigger_rows(n, poll, poll_note, trials, first=n == sizes[0]))
@@ -215,12 +208,12 @@ def _size(
             threads = min(n, cap)
             # The thread baseline on fresh runs of the first `threads` scenarios (the others idle).
             time.sleep(0.5)
-            t_runs, setup = _start_runs(emu, threads)
+            t_runs, _ = _start_runs(emu, threads)
             ctx.log(f"scale: N={n}: thread baseline with {threads} threads")
             before = emu.stats()
             tres = run_child(
                 "benchmarks.scale",
-                {"mode": "threads", **params, "runs": t_runs},
+                {"mode": "threads", **params, "runs": t_runs, "floors": False},
                 ctx.workdir,
                 env=child_env(ctx.workdir, emu.env()),
                 timeout=params["timeout"] + 240,
@@ -246,6 +239,36 @@ def _size(
             )
         )
     return thread_per_wait
+
+
+def _trigger_child(
+    ctx: Context, emu: EmulatorProcess, n: int, params: dict[str, Any], code: str | None, *, floors: bool
+) -> dict[str, Any]:
+    """Fresh runs of the N scenarios, then one trigger child on them (on ``code``'s provider when
+    given, with no client floors); its result, with the polls and requests the emulator counted."""
+    of = "the code when issue 14 was filed" if code else "this code"
+    runs, setup = _start_runs(emu, n)
+    ctx.log(f"scale: N={n}: {n} runs started and resolved in {setup:.1f}s, waits on {of}")
+    before = emu.stats()
+    res = run_child(
+        "benchmarks.scale",
+        {"mode": "triggers", **params, "runs": runs, "code": code, "floors": floors and not code},
+        ctx.workdir,
+        env=child_env(ctx.workdir, emu.env()),
+        timeout=params["timeout"] + 120,
+        cpus=client_cores(),
+    )
+    after = emu.stats()
+    res.setdefault(
+        "polls", after["requests"].get("run_details", 0) - before["requests"].get("run_details", 0)
+    )
+    res.setdefault("requests", after["requests_total"] - before["requests_total"])
+    ctx.log(
+        f"scale: N={n}, {of}: {_cpu_per_poll(res) * 1000:.3f} ms CPU per poll, "
+        f"{res['rss_peak_delta'] / n / 1024:.1f} KiB/wait, {res['polls'] / max(res['finished'], 1):.1f} "
+        "run polls per wait"
+    )
+    return res
 
 
 def _cpu_per_poll(res: dict[str, Any]) -> float:
@@ -278,7 +301,9 @@ def _trigger_rows(
         memory_target = "< 150 MiB at N=5000"
         memory_met = _median([t["rss_peak_delta"] for t in trials]) < MEMORY_TARGET_5000
     elif issue14:
-        memory_target = f"<= {ISSUE14_MEMORY_PER_WAIT / 1024:.0f} KiB/wait (before: {ISSUE14_MEMORY_BEFORE})"
+        memory_target = (
+            f"<= {ISSUE14_MEMORY_PER_WAIT / 1024:.0f} KiB/wait (the issue's before: {ISSUE14_MEMORY_BEFORE})"
+        )
         memory_met = memory_per_wait <= ISSUE14_MEMORY_PER_WAIT
     res = trials[0]
     peak_how = "kernel high-water mark" if res.get("rss_hwm") else "sampled every 0.25 s"
@@ -310,7 +335,9 @@ def _trigger_rows(
             "scale",
             f"N={n} triggers: CPU per poll",
             f"{med}{fmt_ms(cpu_per_poll, 3)}",
-            f"<= {fmt_ms(cpu_target, 2)} (before: {ISSUE14_CPU_BEFORE})" if issue14 else "< 0.5 ms",
+            f"<= {fmt_ms(cpu_target, 2)} (the issue's before: {ISSUE14_CPU_BEFORE})"
+            if issue14
+            else "< 0.5 ms",
             None if math.isnan(cpu_per_poll) else cpu_per_poll <= cpu_target,
             "; ".join(
                 x
@@ -324,6 +351,9 @@ def _trigger_rows(
             ),
         )
     )
+    befores = [t["before"] for t in trials if t.get("before")]
+    if befores:
+        rows.extend(_before_rows(n, befores, trials))
     floors = res.get("floors") or {}
     if floors and first:
         rows.append(
@@ -366,6 +396,45 @@ def _trigger_rows(
         )
     )
     return rows
+
+
+def _before_rows(n: int, befores: list[dict[str, Any]], trials: list[dict[str, Any]]) -> list[Row]:
+    """The code when issue 14 was filed beside this code, same runs' shape, same emulator, same machine."""
+
+    def per_wait(ts: list[dict[str, Any]], key: str) -> float:
+        return _median([t[key] / max(t["finished"], 1) for t in ts])
+
+    old_cpu, new_cpu = (
+        _median([_cpu_per_poll(t) for t in befores]),
+        _median([_cpu_per_poll(t) for t in trials]),
+    )
+    old_kib = _median([t["rss_peak_delta"] / n / 1024 for t in befores])
+    new_kib = _median([t["rss_peak_delta"] / n / 1024 for t in trials])
+    of = (
+        f"median of {len(befores)} runs each, in turn first and second"
+        if len(befores) > 1
+        else "one run each"
+    )
+    return [
+        Row(
+            "scale",
+            f"N={n} triggers, before / now: CPU per poll",
+            f"{fmt_ms(old_cpu, 3)} / {fmt_ms(new_cpu, 3)} ({new_cpu / old_cpu:.0%} of before)",
+            f"the issue: 0.30 of {ISSUE14_CPU_BEFORE} ({ISSUE14_CPU_PER_POLL * 1000 / 0.49:.0%})",
+            None,
+            f"before = {ISSUE14_BASE_COMMIT} (when issue 14 was filed) on this machine in this run; {of}; "
+            f"CPU per wait {fmt_ms(per_wait(befores, 'cpu'), 2)} / {fmt_ms(per_wait(trials, 'cpu'), 2)}; "
+            f"run polls per wait {per_wait(befores, 'polls'):.1f} / {per_wait(trials, 'polls'):.1f}",
+        ),
+        Row(
+            "scale",
+            f"N={n} triggers, before / now: memory per wait",
+            f"{old_kib:.1f} KiB / {new_kib:.1f} KiB",
+            "",
+            None,
+            f"requests per wait {per_wait(befores, 'requests'):.1f} / {per_wait(trials, 'requests'):.1f}",
+        ),
+    ]
 
 
 def _thread_rows(n: int, threads: int, res: dict[str, Any], requests_total: int) -> list[Row]:
@@ -516,23 +585,44 @@ async def _wait_one(trigger: Any) -> tuple[float, dict[str, Any]]:
     return at, kept
 
 
+def _trigger_class() -> Any:
+    """``DSSScenarioRunTrigger`` through its module in this code, or its one path before the redesign
+    (which this code re-exports)."""
+    try:
+        from dss_provider.triggers.scenario_run import DSSScenarioRunTrigger
+    except ImportError:
+        from dss_provider.triggers.scenario import DSSScenarioRunTrigger
+    return DSSScenarioRunTrigger
+
+
+def _count_clients() -> Callable[[], int | None]:
+    """Count the pooled clients (aiohttp sessions) made: one per connection and loop is the design.
+
+    The reader returns how many were made after the warm-up's, or None for code with no such factory
+    (before the redesign)."""
+    from dss_provider.hooks import dss_async
+
+    make_client = getattr(dss_async, "_make_client", None)
+    if make_client is None:
+        return lambda: None
+    made = [0]
+
+    def counting_make_client(config: Any) -> Any:
+        made[0] += 1
+        return make_client(config)
+
+    dss_async._make_client = counting_make_client
+    return lambda: made[0] - 1
+
+
 def _child_triggers(params: dict[str, Any]) -> dict[str, Any]:
     import asyncio
     import gc
 
-    from dss_provider.hooks import dss_async
-    from dss_provider.triggers.scenario_run import DSSScenarioRunTrigger
-
+    use_code(params.get("code"))  # the code when issue 14 was filed, when given
+    DSSScenarioRunTrigger = _trigger_class()
+    clients_made = _count_clients()
     poll = float(params["poll_interval"])
-    # Count the pooled clients (aiohttp sessions) made: one per connection and loop is the design.
-    clients = [0]
-    make_client = dss_async._make_client
-
-    def counting_make_client(config: Any) -> Any:
-        clients[0] += 1
-        return make_client(config)
-
-    dss_async._make_client = counting_make_client
 
     async def warm_up() -> None:
         k, s, r = params["warm"]
@@ -590,7 +680,7 @@ def _child_triggers(params: dict[str, Any]) -> dict[str, Any]:
             late += 1
             continue
         delays.append(at - end)
-    made = clients[0] - 1  # minus the warm-up's; read before the floors below make their own
+    made = clients_made()  # read before the floors below make their own
     result = {
         "rss_base": base,
         "rss_peak_delta": sampler.result() - base,
