@@ -2,7 +2,8 @@
 
 Values that Airflow still has to render (Jinja strings, XComArgs) are checked only after rendering,
 at the top of ``execute``; everything else fails at DAG parse time with a message naming the argument.
-This module imports nothing of the provider but its exceptions, so any layer may use it.
+This module imports nothing of the provider but its exceptions and ``compat`` (for the one Airflow
+setting it reads), so any layer may use it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from dss_provider.compat import conf
 from dss_provider.exceptions import DSSConfigurationError
 
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]+$")
@@ -155,6 +157,16 @@ def check_bool(value: object, what: str) -> bool:
     if not isinstance(value, bool):
         raise DSSConfigurationError(f"{what} must be True or False, got {value!r}.")
     return value
+
+
+def check_deferrable(value: object) -> bool:
+    """``deferrable`` as given (True or False), or ``[operators] default_deferrable`` when None.
+
+    The setting is read when the task is built, not when a module is imported.
+    """
+    if value is None:
+        return bool(conf.getboolean("operators", "default_deferrable", fallback=False))
+    return check_bool(value, "deferrable")
 
 
 def check_choice(value: object, what: str, choices: tuple[str, ...]) -> str:

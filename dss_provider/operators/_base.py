@@ -6,16 +6,12 @@ from functools import cached_property
 from typing import Any
 
 from dss_provider.checks import check_conn_id, check_id_early, is_template
-from dss_provider.compat import BaseOperator, conf
+from dss_provider.compat import BaseOperator
 from dss_provider.exceptions import DSSTarget
 from dss_provider.hooks.connection import DEFAULT_CONN_ID
 from dss_provider.hooks.dss import DSSHook
 from dss_provider.protocol import endpoints
 from dss_provider.protocol.models import run_url
-
-
-def _default_deferrable() -> bool:
-    return bool(conf.getboolean("operators", "default_deferrable", fallback=False))
 
 
 class _DSSScenarioOperator(BaseOperator):

@@ -7,12 +7,18 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from dss_provider.checks import check_choice, check_count, check_positive, check_trigger_params_early
+from dss_provider.checks import (
+    check_choice,
+    check_count,
+    check_deferrable,
+    check_positive,
+    check_trigger_params_early,
+)
 from dss_provider.compat import Context
 from dss_provider.exceptions import DSSError, DSSTarget, DSSTimeoutError, DSSTriggerFireCancelled
 from dss_provider.hooks import waiting
 from dss_provider.links.run_link import RUN_URL_XCOM_KEY
-from dss_provider.operators._base import _default_deferrable, _DSSScenarioOperator
+from dss_provider.operators._base import _DSSScenarioOperator
 from dss_provider.operators._outcome import check_outcome
 from dss_provider.operators.task_output import push_xcom
 from dss_provider.protocol.models import expected_duration, run_is_finished, summarize_run
@@ -57,7 +63,7 @@ class _DSSRunScenarioBase(_DSSScenarioOperator):
         super().__init__(**kwargs)
         check_trigger_params_early(trigger_params)
         self.trigger_params: Any = trigger_params
-        self.deferrable = _default_deferrable() if deferrable is None else bool(deferrable)
+        self.deferrable = check_deferrable(deferrable)
         self.poll_interval = float(check_positive(poll_interval, "poll_interval") or 0.0)
         self.max_poll_interval = max(
             float(check_positive(max_poll_interval, "max_poll_interval") or 0.0), self.poll_interval

@@ -320,8 +320,10 @@ class DSSRunScenarioOperator(ResumableJobMixin, _DSSRunScenarioBase):
     def _wait_for_run(self, context: Context, state: RunRef) -> dict[str, Any]:
         run_id = str(state.run_id)
         details = self.hook.get_run_details(self.project_key, self.scenario_id, run_id)
+        progress = StepProgress(self.log, f"Run {run_id}")
         if run_is_finished(details.get("scenarioRun") or {}):
             self.log.info("%s has already finished", self._target(run_id).describe())
+            progress(details)  # its steps all the same: a short run can end before the first look
             return self._finish(state, details)
         if self.deferrable:
             self._defer(state)
@@ -332,7 +334,6 @@ class DSSRunScenarioOperator(ResumableJobMixin, _DSSRunScenarioBase):
             f" (timeout {self.timeout:g}s)" if self.timeout else "",
         )
         schedule = PollSchedule(self.poll_interval, self.max_poll_interval, self._expected_duration())
-        progress = StepProgress(self.log, f"Run {run_id}")
         progress(details)
         try:
             details = waiting.wait_for_run(

@@ -25,7 +25,14 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from dss_provider.checks import check_id_early, check_int, check_positive, check_rendered_id
+from dss_provider.checks import (
+    check_conn_id,
+    check_deferrable,
+    check_id_early,
+    check_int,
+    check_positive,
+    check_rendered_id,
+)
 from dss_provider.compat import (
     AirflowSensorTimeout,
     AirflowSkipException,
@@ -33,7 +40,6 @@ from dss_provider.compat import (
     PokeReturnValue,
 )
 from dss_provider.exceptions import (
-    DSSConfigurationError,
     DSSError,
     DSSTarget,
     DSSTriggerFireCancelled,
@@ -64,7 +70,7 @@ class _DSSSensor(BaseSensorOperator):
         project_key: str,
         scenario_id: str,
         dss_conn_id: str,
-        deferrable: bool,
+        deferrable: bool | None,
         poll_interval: float,
         max_poll_interval: float,
         max_consecutive_failures: int,
@@ -75,12 +81,8 @@ class _DSSSensor(BaseSensorOperator):
         self.project_key = project_key
         check_id_early(scenario_id, "scenario_id")
         self.scenario_id = scenario_id
-        if not isinstance(dss_conn_id, str) or not dss_conn_id.strip():
-            raise DSSConfigurationError(f"dss_conn_id must be a non-empty string, got {dss_conn_id!r}.")
-        self.dss_conn_id = dss_conn_id
-        if not isinstance(deferrable, bool):
-            raise DSSConfigurationError(f"deferrable must be True or False, got {deferrable!r}.")
-        self.deferrable = deferrable
+        self.dss_conn_id = check_conn_id(dss_conn_id)
+        self.deferrable = check_deferrable(deferrable)
         check_positive(self.poke_interval, "poke_interval")
         self.poll_interval = float(check_positive(poll_interval, "poll_interval") or 0.0)
         self.max_poll_interval = float(check_positive(max_poll_interval, "max_poll_interval") or 0.0)

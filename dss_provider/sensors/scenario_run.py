@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 from dss_provider.checks import check_id_early, check_rendered_id
 from dss_provider.compat import (
     PokeReturnValue,
-    conf,
 )
 from dss_provider.exceptions import (
     DSSConfigurationError,
@@ -53,7 +52,8 @@ class DSSScenarioRunSensor(_DSSSensor):
     :param run_id: the run id (templated), e.g. from a :class:`DSSTriggerFireSensor`'s XCom.
     :param dss_conn_id: the ``dataiku_dss`` connection id (templated).
     :param success_outcomes: outcomes that count as success (default SUCCESS and WARNING).
-    :param deferrable: wait in the triggerer instead of a worker slot.
+    :param deferrable: wait in the triggerer instead of a worker slot (default from
+        ``[operators] default_deferrable``, read when the sensor is built).
     :param poll_interval: shortest gap between polls of the trigger (deferrable mode).
     :param max_poll_interval: longest gap between polls of the trigger (deferrable mode).
     :param max_consecutive_failures: transient DSS failures in a row that fail the sensor (counted per
@@ -71,7 +71,7 @@ class DSSScenarioRunSensor(_DSSSensor):
         run_id: str,
         dss_conn_id: str = DEFAULT_CONN_ID,
         success_outcomes: Iterable[str] = ("SUCCESS", "WARNING"),
-        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        deferrable: bool | None = None,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
         max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 from dss_provider.checks import check_id_early, check_rendered_id
 from dss_provider.compat import (
     PokeReturnValue,
-    conf,
 )
 from dss_provider.exceptions import (
     DSSTarget,
@@ -51,7 +50,8 @@ class DSSTriggerFireSensor(_DSSSensor):
     :param trigger_id: the fire's trigger id (templated).
     :param trigger_run_id: the fire's id (templated).
     :param dss_conn_id: the ``dataiku_dss`` connection id (templated).
-    :param deferrable: wait in the triggerer instead of a worker slot.
+    :param deferrable: wait in the triggerer instead of a worker slot (default from
+        ``[operators] default_deferrable``, read when the sensor is built).
     :param poll_interval: shortest gap between polls of the trigger (deferrable mode).
     :param max_poll_interval: longest gap between polls of the trigger (deferrable mode).
     :param max_consecutive_failures: transient DSS failures in a row that fail the sensor (counted per
@@ -75,7 +75,7 @@ class DSSTriggerFireSensor(_DSSSensor):
         trigger_id: str,
         trigger_run_id: str,
         dss_conn_id: str = DEFAULT_CONN_ID,
-        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        deferrable: bool | None = None,
         poll_interval: float = DEFAULT_FIRE_POLL_INTERVAL,
         max_poll_interval: float = DEFAULT_FIRE_MAX_POLL_INTERVAL,
         max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,

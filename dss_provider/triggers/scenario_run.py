@@ -46,11 +46,11 @@ from dss_provider.hooks.waiting import DEFAULT_MAX_CONSECUTIVE_FAILURES
 from dss_provider.protocol import endpoints, procedures
 from dss_provider.protocol.models import RunFacts, run_facts, run_is_finished, run_summary
 from dss_provider.protocol.polling import (
-    DEFAULT_FIRE_MAX_POLL_INTERVAL,
     DEFAULT_MAX_POLL_INTERVAL,
     DEFAULT_POLL_INTERVAL,
     PollSchedule,
     check_positive,
+    fire_schedule,
 )
 from dss_provider.protocol.verdict import judge_details
 from dss_provider.triggers import _user_kill, events, project_watch
@@ -66,7 +66,8 @@ class DSSScenarioRunTrigger(_DSSWaitTrigger):
     """Wait until a DSS scenario run finishes (event ``finished`` with its ``outcome``).
 
     Give ``run_id``, or the fire that starts the run (``trigger_id`` + ``trigger_run_id``): the trigger
-    then first waits for the fire to become a run (a cancelled fire gives a ``cancelled`` event).
+    then first waits for the fire to become a run (a cancelled fire gives a ``cancelled`` event), on the
+    fire's schedule (:func:`~dss_provider.protocol.polling.fire_schedule`, as the worker does).
 
     :param expected_duration: the scenario's usual run time in seconds, to poll rarely early and tightly
         near the expected end (see :class:`~dss_provider.protocol.polling.PollSchedule`).
@@ -199,10 +200,8 @@ class DSSScenarioRunTrigger(_DSSWaitTrigger):
         return self._poll_until(_RunWait(self, hook, self._run_id))
 
     async def _wait_for_fire_then_run(self, hook: DSSAsyncHook) -> dict[str, Any]:
-        fire_schedule = PollSchedule(
-            self.poll_interval, min(self.max_poll_interval, DEFAULT_FIRE_MAX_POLL_INTERVAL)
-        )
-        state = await self._wait_for_fire(hook, fire_schedule)
+        # The fire's own schedule (as in the worker): DSS starts a fired run within seconds.
+        state = await self._wait_for_fire(hook, fire_schedule(self.poll_interval, self.max_poll_interval))
         if state.status == "cancelled":
             return self._cancelled_event(state)
         self.log.info(

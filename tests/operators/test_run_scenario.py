@@ -85,6 +85,25 @@ def test_worker_logs_each_step_start_and_end(dss_emulator, context, capsys):
     assert "finished SUCCESS" in out
 
 
+def test_worker_logs_the_steps_of_a_run_that_ended_before_its_first_look(
+    dss_emulator, context, capsys, monkeypatch
+):
+    real_wait = DSSRunScenarioOperator._wait_for_run
+
+    def after_the_end(self: Any, ctx: Any, state: Any) -> Any:
+        from tests.operators.conftest import wait_until
+
+        wait_until(lambda: counters(dss_emulator, "BUILD_SALES").get("runs_by_outcome"), what="run end")
+        return real_wait(self, ctx, state)
+
+    monkeypatch.setattr(DSSRunScenarioOperator, "_wait_for_run", after_the_end)
+    _op().execute(context)
+    out = capsys.readouterr().out
+    assert "has already finished" in out
+    for number, name in enumerate(["Build SALES_PREPARED", "Build SALES_BY_REGION"], start=1):
+        assert f"step {number} '{name}' (build_flowitem) ended SUCCESS in " in out
+
+
 def test_fire_and_return(dss_emulator, context):
     result = _op(wait_for_completion=False).execute(context)
     assert set(result) == RUN_KEYS

@@ -44,6 +44,7 @@ def _fires(dss: Any) -> int:
         ({"if_already_running": "queue"}, "if_already_running must be one of 'wait', 'fail', 'attach'"),
         ({"dss_conn_id": ""}, "dss_conn_id must be a non-empty string"),
         ({"log_tail_lines": -1}, "log_tail_lines"),
+        ({"deferrable": "false"}, "deferrable must be True or False, got 'false'"),
     ],
 )
 def test_run_operator_refuses_bad_arguments_at_parse_time(override, message):

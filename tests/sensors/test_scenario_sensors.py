@@ -380,6 +380,7 @@ def test_fire_sensor_deferrable_cancelled_and_timeout_events() -> None:
         ({"success_outcomes": []}, "success_outcomes"),
         ({"max_consecutive_failures": 0}, "max_consecutive_failures"),
         ({"dss_conn_id": ""}, "dss_conn_id"),
+        ({"deferrable": "yes"}, "deferrable must be True or False, got 'yes'"),
     ],
 )
 def test_run_sensor_bad_arguments_fail_at_construction(kwargs: dict[str, Any], match: str) -> None:
@@ -396,6 +397,19 @@ def test_run_sensor_bad_arguments_fail_at_construction(kwargs: dict[str, Any], m
 def test_fire_sensor_bad_arguments_fail_at_construction() -> None:
     with pytest.raises(DSSConfigurationError, match="trigger_run_id"):
         fire_sensor("BUILD_SALES", {"trigger": {"id": "manual"}, "runId": ""})
+
+
+@pytest.mark.parametrize("setting", ["True", "False"])
+def test_deferrable_defaults_to_the_airflow_setting_read_when_the_sensor_is_built(
+    monkeypatch: pytest.MonkeyPatch, setting: str
+) -> None:
+    monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", setting)  # after the modules were imported
+    fire_ = {"trigger": {"id": "manual"}, "runId": "fire-1"}
+
+    sensors = [run_sensor("BUILD_SALES", "2024-01-01-00-00-00-001"), fire_sensor("BUILD_SALES", fire_)]
+
+    assert [s.deferrable for s in sensors] == [setting == "True"] * 2
+    assert run_sensor("BUILD_SALES", "r1", deferrable=setting != "True").deferrable is (setting != "True")
 
 
 def test_templated_ids_are_accepted_then_checked_once_rendered(dss_emulator: DSSEmulator) -> None:

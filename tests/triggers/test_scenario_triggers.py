@@ -34,6 +34,13 @@ def run_trigger(**kwargs: Any) -> DSSScenarioRunTrigger:
     return DSSScenarioRunTrigger(**{"project_key": "DEMO", **FAST, **kwargs})
 
 
+def run_trigger_of_fire(scenario_id: str, fire_: dict[str, Any], **kwargs: Any) -> DSSScenarioRunTrigger:
+    """A run trigger given the fire that starts its run (not the run id)."""
+    return run_trigger(
+        scenario_id=scenario_id, trigger_id=fire_["trigger"]["id"], trigger_run_id=fire_["runId"], **kwargs
+    )
+
+
 def fire_trigger(scenario_id: str, fire_: dict[str, Any], **kwargs: Any) -> DSSTriggerFireTrigger:
     return DSSTriggerFireTrigger(
         "DEMO", scenario_id, fire_["trigger"]["id"], fire_["runId"], **{**FAST, **kwargs}
@@ -132,15 +139,33 @@ async def test_run_trigger_given_a_fire_resolves_it_then_waits_for_the_run(
     dss_emulator: DSSEmulator, hook: DSSHook
 ) -> None:
     fire_ = fire(hook, "BUILD_SALES")
-    trigger = run_trigger(
-        scenario_id="BUILD_SALES", trigger_id=fire_["trigger"]["id"], trigger_run_id=fire_["runId"]
-    )
+    trigger = run_trigger_of_fire("BUILD_SALES", fire_)
 
     [event] = await collect(trigger)
 
     assert event["status"] == events.FINISHED and event["outcome"] == "SUCCESS"
     assert event["run_id"] == wait_run_id(hook, "BUILD_SALES", fire_)
     assert event["trigger_run_id"] == fire_["runId"]
+    assert counters(dss_emulator, "BUILD_SALES")["fires_accepted"] == 1
+
+
+async def test_run_trigger_waits_for_its_fire_on_the_fire_schedule_not_the_run_interval(
+    dss_emulator: DSSEmulator, hook: DSSHook
+) -> None:
+    # At speed 1 the fire starts its run 0.3 s after the request, so the trigger's first look misses it.
+    # The next look comes on the fire's schedule (at most 1 s, as in the worker), not after the run's
+    # 30 s poll_interval.
+    dss_emulator.speed = 1.0
+    fire_ = fire(hook, "BUILD_SALES")
+    trigger = run_trigger_of_fire("BUILD_SALES", fire_, poll_interval=30, max_poll_interval=60)
+    began = time.monotonic()
+
+    task = await start(trigger)
+    learned = time.monotonic() - began
+    await kill(trigger, task, user_action=False)
+
+    assert trigger._run_id == wait_run_id(hook, "BUILD_SALES", fire_)
+    assert learned < 3.0, f"the run id took {learned:.1f} s"
     assert counters(dss_emulator, "BUILD_SALES")["fires_accepted"] == 1
 
 
@@ -413,12 +438,7 @@ async def test_a_restarted_trigger_resumes_the_same_wait_without_side_effects(
 ) -> None:
     dss_emulator.speed = 20.0  # LONG_REFRESH: 3 s
     fire_ = fire(hook, "LONG_REFRESH")
-    first = run_trigger(
-        scenario_id="LONG_REFRESH",
-        trigger_id=fire_["trigger"]["id"],
-        trigger_run_id=fire_["runId"],
-        abort_on_kill=True,
-    )
+    first = run_trigger_of_fire("LONG_REFRESH", fire_, abort_on_kill=True)
     task = await start(first)
     run_id = first._run_id
     # The triggerer stops (restart / redistribution): cancelled without on_kill, then cleanup.
@@ -466,12 +486,7 @@ async def test_on_kill_resolves_the_fire_when_the_run_id_is_not_known_yet(
     dss_emulator.speed = 10.0
     fire_ = fire(hook, "LONG_REFRESH")
     # A trigger that never ran in this process (e.g. killed right after a triggerer restart).
-    trigger = run_trigger(
-        scenario_id="LONG_REFRESH",
-        trigger_id=fire_["trigger"]["id"],
-        trigger_run_id=fire_["runId"],
-        abort_on_kill=True,
-    )
+    trigger = run_trigger_of_fire("LONG_REFRESH", fire_, abort_on_kill=True)
 
     await trigger.on_kill()
     await trigger.cleanup()
